@@ -1,0 +1,1 @@
+"""Built-in architecture specs (YAML), shipped with mnsize as package data."""

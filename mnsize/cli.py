@@ -1,0 +1,104 @@
+"""The mnsize command line: parse options, call one function, render, map
+errors to exit codes (0 ok, 1 a check the user asked for failed, 2 bad input
+or a tool error). Thin by design: the work is in the modules below it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import MnsizeError
+from .options import model_options
+from .render import FORMATS
+
+
+class MnsizeGroup(click.Group):
+    """Reports every usage error and MnsizeError as one line on stderr with exit
+    status 2, instead of click's multi-line usage block or a traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name or "mnsize", complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            code = _fail(exc.format_message(), exc.ctx.command_path if getattr(exc, "ctx", None) else "mnsize")
+        except MnsizeError as exc:
+            code = _fail(str(exc), "mnsize")
+        except click.exceptions.Abort:
+            code = _fail("aborted", "mnsize", status=130)
+        except BrokenPipeError:
+            code = 0  # `mnsize table | head`: the reader left, nothing is wrong
+            sys.stdout = None  # keep the interpreter from complaining at exit
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, where: str, status: int = 2) -> int:
+    one_line = " ".join(message.split())
+    click.echo(f"{where}: error: {one_line}", err=True)
+    return status
+
+
+@click.group(cls=MnsizeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mnsize")
+def cli():
+    """Exact mult-adds, parameters and sizing for MobileNets, from YAML layer specs."""
+
+
+def _load(model, alpha, resolution, rho, classes):
+    """Load and expand a spec from the shared model options."""
+    from .expand import Config, expand, resolution_from_rho
+    from .models import load_model
+
+    if resolution is not None and rho is not None:
+        raise click.UsageError("give either --res or --rho, not both")
+    spec = load_model(model)
+    if rho is not None:
+        resolution = resolution_from_rho(spec, rho)
+    config = Config(model=spec.name, alpha=alpha, resolution=resolution or spec.resolution,
+                    classes=classes or spec.classes)
+    try:
+        layers = expand(spec, config.alpha, config.resolution, config.classes)
+    except ValueError as exc:
+        raise MnsizeError(str(exc)) from None
+    return config, layers
+
+
+@cli.command()
+@model_options
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--by-kind", is_flag=True, help="Mult-adds and params per layer type (the paper's Table 2).")
+@click.option("--standard", is_flag=True,
+              help="Each separable pair against a standard conv with the same input and output.")
+def table(model, alpha, resolution, rho, classes, fmt, by_kind, standard):
+    """Every layer's shapes, mult-adds and parameters, with exact totals.
+
+    \b
+    mnsize table --alpha 0.5 --res 128
+    mnsize table --model configs/mobilenet_v1.yaml --format json
+    """
+    from .costs import count
+    from .render import render_report
+
+    if by_kind and standard:
+        raise click.UsageError("give either --by-kind or --standard, not both")
+    config, layers = _load(model, alpha, resolution, rho, classes)
+    view = "by_kind" if by_kind else "standard" if standard else "layers"
+    render_report(config, count(layers), view, fmt, sys.stdout)
+
+
+@cli.command()
+def models():
+    """List the built-in architecture specs."""
+    from .models import builtin_names, load_model
+
+    for name in builtin_names():
+        spec = load_model(name)
+        click.echo(f"{name:24} {spec.title}: {spec.source}")
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="mnsize")

@@ -1,0 +1,202 @@
+"""Cost formulas: one small pure function per layer kind, in a registry.
+
+The convention is the paper's (Howard et al. 2017, section 3): mult-adds are
+the multiply-accumulates of convolutions (standard, depthwise, pointwise) and
+fully connected layers; BatchNorm, activations, pooling, softmax and bias
+additions add none. ``params`` are the weights and biases of conv and FC
+layers; BatchNorm's learned scale and shift (2 per channel) are kept apart as
+``bn_params``: what ``sum(p.numel())`` of a PyTorch model adds on top.
+
+A layer kind with no registered formula is an error, never a silent zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import MnsizeError
+from .expand import Layer
+
+
+@dataclass(frozen=True)
+class Cost:
+    madds: int
+    params: int
+    bn_params: int
+
+
+CostFormula = Callable[[Layer], Cost]
+COST_FORMULAS: dict[str, CostFormula] = {}
+
+
+def formula(*kinds: str) -> Callable[[CostFormula], CostFormula]:
+    def register(fn: CostFormula) -> CostFormula:
+        for kind in kinds:
+            COST_FORMULAS[kind] = fn
+        return fn
+    return register
+
+
+@formula("conv", "dw", "pw")
+def conv_cost(layer: Layer) -> Cost:
+    """A (grouped) K x K convolution: each output element is a dot product over
+    K*K*C_in/groups inputs, so mult-adds = K^2 * C_in/groups * C_out * H_out * W_out.
+    Weights K^2 * C_in/groups * C_out, plus C_out biases when the layer has them;
+    a BatchNorm after it has 2 * C_out parameters (bn_params).
+    Depthwise: groups = C_in = C_out; pointwise: K = 1."""
+    c_in = layer.in_shape[0]
+    c_out, h_out, w_out = layer.out_shape
+    weights = layer.kernel * layer.kernel * (c_in // layer.groups) * c_out
+    return Cost(
+        madds=weights * h_out * w_out,
+        params=weights + (c_out if layer.bias else 0),
+        bn_params=2 * c_out if layer.bn else 0,
+    )
+
+
+@formula("fc")
+def fc_cost(layer: Layer) -> Cost:
+    """Fully connected on the flattened input: C*H*W x C_out mult-adds and
+    weights, plus C_out biases."""
+    c_in, h_in, w_in = layer.in_shape
+    weights = c_in * h_in * w_in * layer.out_shape[0]
+    return Cost(madds=weights, params=weights + (layer.out_shape[0] if layer.bias else 0), bn_params=0)
+
+
+@formula("avgpool")
+def pool_cost(layer: Layer) -> Cost:
+    """Global average pooling: no mult-adds and no parameters (the paper counts
+    its additions as free, like BatchNorm and activations)."""
+    return Cost(0, 0, 0)
+
+
+def layer_cost(layer: Layer) -> Cost:
+    try:
+        rule = COST_FORMULAS[layer.kind]
+    except KeyError:
+        raise MnsizeError(f"layer {layer.index} ({layer.name}): no cost formula for kind {layer.kind!r}") from None
+    return rule(layer)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Row:
+    layer: Layer
+    madds: int
+    params: int
+    bn_params: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Per-layer costs and their exact totals."""
+
+    rows: tuple[Row, ...]
+    madds: int
+    params: int
+    bn_params: int
+
+
+def count(layers: Iterable[Layer]) -> Report:
+    rows = []
+    for layer in layers:
+        cost = layer_cost(layer)
+        rows.append(Row(layer, cost.madds, cost.params, cost.bn_params))
+    return Report(
+        rows=tuple(rows),
+        madds=sum(r.madds for r in rows),
+        params=sum(r.params for r in rows),
+        bn_params=sum(r.bn_params for r in rows),
+    )
+
+
+# --------------------------------------------------------------------------- views
+
+
+def kind_label(layer: Layer) -> str:
+    """The paper's Table 2 categories: Conv 1x1 (pointwise), Conv DW 3x3,
+    Conv 3x3, Fully Connected; plus pooling."""
+    if layer.kind == "dw":
+        return f"dw {layer.kernel}x{layer.kernel}"
+    if layer.kind in ("conv", "pw"):
+        return f"conv {layer.kernel}x{layer.kernel}"
+    return layer.kind
+
+
+@dataclass(frozen=True)
+class KindRow:
+    kind: str
+    layers: int
+    madds: int
+    params: int
+
+
+def by_kind(report: Report) -> tuple[KindRow, ...]:
+    """Mult-adds and parameters per kind of layer, largest share first."""
+    groups: dict[str, list[Row]] = {}
+    for row in report.rows:
+        groups.setdefault(kind_label(row.layer), []).append(row)
+    rows = [KindRow(kind, len(rs), sum(r.madds for r in rs), sum(r.params for r in rs)) for kind, rs in groups.items()]
+    return tuple(sorted(rows, key=lambda k: (-k.madds, -k.params)))
+
+
+@dataclass(frozen=True)
+class SeparablePair:
+    """A depthwise layer followed by a pointwise one, against the standard
+    K x K convolution with the same input and output (seed notes: the cost
+    ratio is exactly 1/N + 1/K^2, N the output channels)."""
+
+    dw: Row
+    pw: Row
+    standard_madds: int
+    standard_params: int
+
+    @property
+    def madds(self) -> int:
+        return self.dw.madds + self.pw.madds
+
+    @property
+    def params(self) -> int:
+        return self.dw.params + self.pw.params
+
+    @property
+    def ratio(self) -> Fraction:
+        """separable / standard mult-adds."""
+        return Fraction(self.madds, self.standard_madds)
+
+    @property
+    def formula(self) -> Fraction:
+        """1/N + 1/K^2."""
+        return Fraction(1, self.pw.layer.out_shape[0]) + Fraction(1, self.dw.layer.kernel ** 2)
+
+
+@dataclass(frozen=True)
+class StandardComparison:
+    pairs: tuple[SeparablePair, ...]
+    madds: int             # the network as it is
+    params: int
+    standard_madds: int    # every separable pair replaced by a standard conv
+    standard_params: int
+
+
+def standard_comparison(report: Report) -> StandardComparison:
+    pairs = []
+    for dw, pw in zip(report.rows, report.rows[1:]):
+        if dw.layer.kind == "dw" and pw.layer.kind == "pw" and pw.layer.stride == 1:
+            standard = Layer(
+                index=0, name=dw.layer.block, block=dw.layer.block, kind="conv", in_shape=dw.layer.in_shape,
+                out_shape=pw.layer.out_shape, kernel=dw.layer.kernel, stride=dw.layer.stride, groups=1,
+                bias=pw.layer.bias, bn=pw.layer.bn, act=pw.layer.act, position=dw.layer.position)
+            cost = conv_cost(standard)
+            pairs.append(SeparablePair(dw, pw, cost.madds, cost.params))
+    return StandardComparison(
+        pairs=tuple(pairs),
+        madds=report.madds,
+        params=report.params,
+        standard_madds=report.madds + sum(p.standard_madds - p.madds for p in pairs),
+        standard_params=report.params + sum(p.standard_params - p.params for p in pairs),
+    )

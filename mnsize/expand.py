@@ -1,0 +1,168 @@
+"""expand(spec, alpha, resolution) -> tuple[Layer]: where alpha disappears.
+
+The builder walks the spec's rows carrying the running state (channels and
+spatial size) and emits concrete layers whose every channel count and H x W is
+resolved. Everything downstream (costs, rendering, the torch builder) sees only
+these final numbers.
+
+Spatial sizes follow SAME padding: out = ceil(in / stride).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import SpecError
+from .spec import LayerSpec, Spec
+
+Shape = tuple[int, int, int]  # (channels, height, width)
+
+MAX_ALPHA = Fraction(100)
+MAX_SIDE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One concrete layer: an operation with resolved input and output shapes.
+
+    ``kind`` is one of conv, dw, pw, avgpool, fc. ``block`` names the spec row
+    instance it came from: a ``dwsep`` row yields two layers, ``<block>.dw``
+    and ``<block>.pw``. ``kernel`` and ``stride`` are None where they do not
+    apply (global pooling, fully connected).
+    """
+
+    index: int
+    name: str
+    block: str
+    kind: str
+    in_shape: Shape
+    out_shape: Shape
+    kernel: int | None
+    stride: int | None
+    groups: int
+    bias: bool
+    bn: bool
+    act: str
+    position: int  # the spec row (1-based) this layer came from
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a user asked for: the model and its two multipliers, resolved."""
+
+    model: str
+    alpha: Fraction
+    resolution: tuple[int, int]
+    classes: int
+
+
+def to_alpha(value: object) -> Fraction:
+    """An exact width multiplier from what the user typed ('0.35', 0.35, 7/20)."""
+    if isinstance(value, Fraction):
+        alpha = value
+    elif isinstance(value, bool):
+        raise ValueError(f"alpha must be a positive number, got {value!r}")
+    elif isinstance(value, (int, float, str)):
+        text = repr(value) if isinstance(value, float) else str(value).strip()
+        try:
+            alpha = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"alpha must be a positive number, got {value!r}") from None
+    else:
+        raise ValueError(f"alpha must be a positive number, got {value!r}")
+    if not 0 < alpha <= MAX_ALPHA:
+        raise ValueError(f"alpha must be > 0 and <= {MAX_ALPHA}, got {value}")
+    return alpha
+
+
+def resolution_from_rho(spec: Spec, rho: Fraction) -> tuple[int, int]:
+    """The resolution multiplier: round(rho x the spec's default), halves up."""
+    return tuple(max(1, math.floor(rho * side + Fraction(1, 2))) for side in spec.resolution)  # type: ignore[return-value]
+
+
+def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tuple[int, int] | None = None,
+           classes: int | None = None) -> tuple[Layer, ...]:
+    """Resolve every layer of ``spec`` at width multiplier ``alpha`` and input
+    ``resolution`` (an int for square inputs, or (H, W); default: the spec's)."""
+    alpha = to_alpha(alpha)
+    if resolution is None:
+        resolution = spec.resolution
+    elif isinstance(resolution, int):
+        resolution = (resolution, resolution)
+    if any(side < 1 or side > MAX_SIDE for side in resolution):
+        raise ValueError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
+    builder = _Builder(spec, alpha, classes if classes is not None else spec.classes)
+    shape: Shape = (spec.in_channels, *resolution)
+    for row in spec.layers:
+        for repeat in range(row.repeat):
+            shape = builder.add(row, shape, repeat)
+    return tuple(builder.layers)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, alpha: Fraction, classes: int) -> None:
+        self.spec = spec
+        self.alpha = alpha
+        self.classes = classes
+        self.layers: list[Layer] = []
+        self.counts: dict[str, int] = {}
+        self.names: set[str] = set()
+
+    def width(self, row: LayerSpec) -> int:
+        if row.kind == "fc" and row.out == 0:
+            return self.classes
+        if not row.scale:
+            return row.out
+        channels = self.spec.width.apply(row.out, self.alpha)
+        if channels < 1:
+            raise SpecError(
+                f"the {self.spec.width.describe()} width rule gives {channels} channels for out={row.out} "
+                f"at alpha={float(self.alpha):g}",
+                file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label, key="out")
+        return channels
+
+    def block_name(self, row: LayerSpec, repeat: int) -> str:
+        if row.name:
+            name = row.name if row.repeat == 1 else f"{row.name}_{repeat + 1}"
+        else:
+            self.counts[row.kind] = self.counts.get(row.kind, 0) + 1
+            name = f"{row.kind}{self.counts[row.kind]}"
+        if name in self.names:
+            raise SpecError(f"duplicate layer name {name!r}", file=self.spec.file, line=row.line,
+                            layer=row.position, layer_label=row.label, key="name")
+        self.names.add(name)
+        return name
+
+    def emit(self, row: LayerSpec, name: str, block: str, kind: str, in_shape: Shape, out_shape: Shape,
+             kernel: int | None, stride: int | None, groups: int = 1) -> Shape:
+        conv = kind in ("conv", "dw", "pw")
+        self.layers.append(Layer(
+            index=len(self.layers) + 1, name=name, block=block, kind=kind, in_shape=in_shape,
+            out_shape=out_shape, kernel=kernel, stride=stride, groups=groups,
+            bias=row.bias, bn=row.bn and conv, act=row.act, position=row.position))
+        return out_shape
+
+    def add(self, row: LayerSpec, shape: Shape, repeat: int) -> Shape:
+        block = self.block_name(row, repeat)
+        channels, height, width = shape
+        # a repeated row strides only in its first repetition (the V2 table's n, s)
+        stride = row.stride if repeat == 0 else 1
+        strided = (math.ceil(height / stride), math.ceil(width / stride))
+        if row.kind == "conv":
+            return self.emit(row, block, block, "conv", shape, (self.width(row), *strided), row.kernel, stride)
+        if row.kind == "pw":
+            return self.emit(row, block, block, "pw", shape, (self.width(row), *strided), 1, stride)
+        if row.kind == "dw":
+            return self.emit(row, block, block, "dw", shape, (channels, *strided), row.kernel, stride, channels)
+        if row.kind == "dwsep":
+            mid = self.emit(row, f"{block}.dw", block, "dw", shape, (channels, *strided), row.kernel, stride,
+                            channels)
+            return self.emit(row, f"{block}.pw", block, "pw", mid, (self.width(row), *strided), 1, 1)
+        if row.kind == "avgpool":
+            return self.emit(row, block, block, "avgpool", shape, (channels, 1, 1), None, None)
+        if row.kind == "fc":
+            return self.emit(row, block, block, "fc", shape, (self.width(row), 1, 1), None, None)
+        raise SpecError(f"no expansion rule for layer kind {row.kind!r}", file=self.spec.file, line=row.line,
+                        layer=row.position, key="kind")

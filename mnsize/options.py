@@ -1,0 +1,105 @@
+"""click parameter types and the options every model command shares.
+
+Each type fails with one clear sentence naming the option and the value."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import click
+
+from .expand import MAX_SIDE, to_alpha
+from .units import UnitError, parse_quantity
+
+
+class AlphaType(click.ParamType):
+    """A width multiplier, kept exact: '0.35' becomes Fraction(7, 20)."""
+
+    name = "alpha"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Fraction):
+            return value
+        try:
+            return to_alpha(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class RhoType(click.ParamType):
+    """A resolution multiplier: a positive number (exact)."""
+
+    name = "rho"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Fraction):
+            return value
+        try:
+            rho = Fraction(str(value).strip())
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"rho must be a positive number, got {value!r}", param, ctx)
+        if not 0 < rho <= 100:
+            self.fail(f"rho must be > 0 and <= 100, got {value}", param, ctx)
+        return rho
+
+
+_RES = re.compile(r"^\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*$")
+
+
+class ResolutionType(click.ParamType):
+    """'224' (square) or '320x240' (height x width)."""
+
+    name = "resolution"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        match = _RES.match(str(value))
+        if not match:
+            self.fail(f"expected a resolution such as 224 or 320x240 (H x W), got {value!r}", param, ctx)
+        height = int(match[1])
+        width = int(match[2]) if match[2] is not None else height
+        if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+            self.fail(f"each side must be between 1 and {MAX_SIDE:,}, got {value!r}", param, ctx)
+        return (height, width)
+
+
+class QuantityType(click.ParamType):
+    """A budget in units: counts (150M), sizes (2MB, 512KiB) or durations (10ms)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = kind
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_quantity(value, self.kind)
+        except UnitError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+COUNT = QuantityType("count")
+BYTES = QuantityType("bytes")
+DURATION = QuantityType("time")
+
+
+def model_options(fn):
+    """--model, --alpha, --res/--rho and --classes, shared by every model command."""
+    decorators = [
+        click.option("--model", "-m", default="mobilenet_v1", show_default=True, metavar="NAME|PATH",
+                     help="A built-in spec name or the path of a spec file."),
+        click.option("--alpha", "-a", type=AlphaType(), default="1.0", show_default=True,
+                     help="Width multiplier α (any positive number, e.g. 0.75 or 1.4)."),
+        click.option("--res", "-r", "resolution", type=ResolutionType(), default=None,
+                     help="Input resolution: 224, or 320x240 for H x W. [default: the spec's]"),
+        click.option("--rho", type=RhoType(), default=None,
+                     help="Resolution multiplier ρ: resolution = round(ρ × the spec's default)."),
+        click.option("--classes", type=click.IntRange(min=1), default=None,
+                     help="Classes of the final FC layer. [default: the spec's]"),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn

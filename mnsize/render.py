@@ -1,0 +1,218 @@
+"""Rendering: the only module that prints. Reports become a rich table, JSON,
+CSV or Markdown; every figure shown comes from the Report, unrounded in the
+machine formats (json, csv)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from typing import IO
+
+from .costs import Report, StandardComparison, by_kind, standard_comparison
+from .expand import Config
+from .units import format_count
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+@dataclass
+class Grid:
+    """A table in display form plus its raw form for CSV."""
+
+    title: str
+    headers: list[str]
+    right: set[int]  # columns aligned right (numbers)
+    rows: list[list[str]]
+    csv_headers: list[str]
+    csv_rows: list[list[object]]
+    totals: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}%" if whole else "-"
+
+
+def format_alpha(alpha) -> str:
+    text = f"{float(alpha):g}"
+    return text if "." in text or "e" in text else f"{text}.0"
+
+
+def describe(config: Config) -> str:
+    h, w = config.resolution
+    return f"{config.model} · α {format_alpha(config.alpha)} · {h}×{w} · {config.classes} classes"
+
+
+def summary(report: Report) -> str:
+    return (f"{format_count(report.madds)} mult-adds ({report.madds:,}; {format_count(2 * report.madds)} FLOPs), "
+            f"{format_count(report.params, 2)} params ({report.params:,}; "
+            f"+{report.bn_params:,} BatchNorm = {report.params + report.bn_params:,} in PyTorch)")
+
+
+def _head(config: Config) -> dict:
+    return {"model": config.model, "alpha": float(config.alpha), "resolution": list(config.resolution)}
+
+
+def _totals(report: Report) -> dict:
+    return {"madds": report.madds, "params": report.params, "bn_params": report.bn_params}
+
+
+# --------------------------------------------------------------------------- views
+
+
+def layers_json(config: Config, report: Report) -> dict:
+    return {
+        **_head(config),
+        "classes": config.classes,
+        "totals": _totals(report),
+        "layers": [
+            {"index": r.layer.index, "name": r.layer.name, "kind": r.layer.kind, "in": list(r.layer.in_shape),
+             "out": list(r.layer.out_shape), "kernel": r.layer.kernel, "stride": r.layer.stride,
+             "madds": r.madds, "params": r.params, "bn_params": r.bn_params}
+            for r in report.rows
+        ],
+    }
+
+
+def layers_grid(config: Config, report: Report) -> Grid:
+    rows, raw = [], []
+    for r in report.rows:
+        lay = r.layer
+        ks = "global" if lay.kind == "avgpool" else "-" if lay.kernel is None else f"{lay.kernel}×{lay.kernel}/{lay.stride}"
+        rows.append([str(lay.index), lay.name, lay.kind, _shape(lay.in_shape), _shape(lay.out_shape), ks,
+                     f"{r.madds:,}", f"{r.params:,}", _pct(r.madds, report.madds)])
+        raw.append([lay.index, lay.name, lay.kind, *lay.in_shape, *lay.out_shape,
+                    "" if lay.kernel is None else lay.kernel, "" if lay.stride is None else lay.stride,
+                    r.madds, r.params, r.bn_params])
+    return Grid(
+        title=describe(config),
+        headers=["#", "layer", "kind", "in C×H×W", "out C×H×W", "kernel/s", "mult-adds", "params", "% madds"],
+        right={0, 6, 7, 8},
+        rows=rows,
+        csv_headers=["index", "name", "kind", "in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel",
+                     "stride", "madds", "params", "bn_params"],
+        csv_rows=raw,
+        totals=["", "total", "", "", "", "", f"{report.madds:,}", f"{report.params:,}", "100.00%"],
+        notes=[summary(report)],
+    )
+
+
+def by_kind_json(config: Config, report: Report) -> dict:
+    return {**_head(config), "totals": _totals(report), "by_kind": [
+        {"kind": k.kind, "layers": k.layers, "madds": k.madds, "params": k.params,
+         "madds_pct": round(100 * k.madds / report.madds, 4) if report.madds else 0.0,
+         "params_pct": round(100 * k.params / report.params, 4) if report.params else 0.0}
+        for k in by_kind(report)]}
+
+
+def by_kind_grid(config: Config, report: Report) -> Grid:
+    kinds = by_kind(report)
+    return Grid(
+        title=f"{describe(config)}: resources per layer type",
+        headers=["type", "layers", "mult-adds", "% mult-adds", "params", "% params"],
+        right={1, 2, 3, 4, 5},
+        rows=[[k.kind, str(k.layers), f"{k.madds:,}", _pct(k.madds, report.madds), f"{k.params:,}",
+               _pct(k.params, report.params)] for k in kinds],
+        csv_headers=["kind", "layers", "madds", "params"],
+        csv_rows=[[k.kind, k.layers, k.madds, k.params] for k in kinds],
+        totals=["total", str(len(report.rows)), f"{report.madds:,}", "100.00%", f"{report.params:,}", "100.00%"],
+        notes=[summary(report)],
+    )
+
+
+def standard_json(config: Config, report: Report) -> dict:
+    cmp = standard_comparison(report)
+    return {**_head(config), "totals": _totals(report), "standard": {
+        "madds": cmp.madds, "params": cmp.params,
+        "standard_madds": cmp.standard_madds, "standard_params": cmp.standard_params,
+        "pairs": [{"dw": p.dw.layer.name, "pw": p.pw.layer.name, "in": list(p.dw.layer.in_shape),
+                   "out": list(p.pw.layer.out_shape), "kernel": p.dw.layer.kernel, "stride": p.dw.layer.stride,
+                   "madds": p.madds, "params": p.params, "standard_madds": p.standard_madds,
+                   "standard_params": p.standard_params, "ratio": float(p.ratio)} for p in cmp.pairs]}}
+
+
+def standard_grid(config: Config, report: Report) -> Grid:
+    cmp: StandardComparison = standard_comparison(report)
+    rows, raw = [], []
+    for p in cmp.pairs:
+        lay = p.dw.layer
+        rows.append([lay.block, _shape(lay.in_shape), _shape(p.pw.layer.out_shape),
+                     f"{lay.kernel}×{lay.kernel}/{lay.stride}", f"{p.madds:,}", f"{p.standard_madds:,}",
+                     f"{float(p.ratio):.4f}", f"{float(p.formula):.4f}", f"{p.standard_madds / p.madds:.2f}×"])
+        raw.append([lay.block, lay.kernel, lay.stride, *lay.in_shape, *p.pw.layer.out_shape, p.madds, p.params,
+                    p.standard_madds, p.standard_params])
+    reduction = cmp.standard_madds / cmp.madds if cmp.madds else 0.0
+    return Grid(
+        title=f"{describe(config)}: depthwise separable vs standard convolution",
+        headers=["block", "in C×H×W", "out C×H×W", "kernel/s", "separable", "standard", "ratio",
+                 "1/N + 1/K²", "reduction"],
+        right={4, 5, 6, 7, 8},
+        rows=rows,
+        csv_headers=["block", "kernel", "stride", "in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "madds",
+                     "params", "standard_madds", "standard_params"],
+        csv_rows=raw,
+        totals=["network", "", "", "", f"{cmp.madds:,}", f"{cmp.standard_madds:,}",
+                f"{cmp.madds / cmp.standard_madds:.4f}" if cmp.standard_madds else "-", "", f"{reduction:.2f}×"],
+        notes=[f"{len(cmp.pairs)} separable pairs. With each replaced by a standard convolution the network would "
+               f"cost {format_count(cmp.standard_madds)} mult-adds and {format_count(cmp.standard_params, 2)} params "
+               f"instead of {format_count(cmp.madds)} and {format_count(cmp.params, 2)}."],
+    )
+
+
+VIEWS = {
+    "layers": (layers_grid, layers_json),
+    "by_kind": (by_kind_grid, by_kind_json),
+    "standard": (standard_grid, standard_json),
+}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[str]) -> None:
+    grid_of, json_of = VIEWS[view]
+    if fmt == "json":
+        json.dump(json_of(config, report), out, indent=2)
+        out.write("\n")
+    else:
+        write_grid(grid_of(config, report), fmt, out)
+
+
+def write_grid(grid: Grid, fmt: str, out: IO[str]) -> None:
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(grid.csv_headers)
+        writer.writerows(grid.csv_rows)
+    elif fmt == "markdown":
+        out.write(f"**{grid.title}**\n\n")
+        out.write("| " + " | ".join(grid.headers) + " |\n")
+        out.write("|" + "|".join("---:" if i in grid.right else "---" for i in range(len(grid.headers))) + "|\n")
+        for row in grid.rows + ([grid.totals] if grid.totals else []):
+            out.write("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n")
+        for note in grid.notes:
+            out.write(f"\n{note}\n")
+    else:
+        _rich_table(grid, out)
+
+
+def _rich_table(grid: Grid, out: IO[str]) -> None:
+    # rich is imported here only: json and csv output never pay for it
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, highlight=False, width=None if out.isatty() else 200)
+    table = Table(title=grid.title, title_justify="left", show_footer=grid.totals is not None,
+                  header_style="bold", footer_style="bold")
+    for i, header in enumerate(grid.headers):
+        table.add_column(header, justify="right" if i in grid.right else "left",
+                         footer=grid.totals[i] if grid.totals else "", no_wrap=True)
+    for row in grid.rows:
+        table.add_row(*row)
+    console.print(table)
+    for note in grid.notes:
+        console.print(note, soft_wrap=True)

@@ -1,0 +1,318 @@
+"""The layer-spec format: YAML architecture files loaded into frozen, validated
+dataclasses.
+
+A spec reads like a paper's architecture table (see docs/spec-format.md)::
+
+    name: mobilenet_v1
+    source: Howard et al. 2017, arXiv:1704.04861, Table 1
+    input: {channels: 3, resolution: 224}
+    width: {rule: floor, min: 8}
+    classes: 1000
+    layers:
+      - {kind: conv,  kernel: 3, out: 32, stride: 2}
+      - {kind: dwsep,            out: 64, stride: 1}
+      ...
+
+Loading never executes anything (yaml's safe loader: tags that would build
+Python objects are refused) and every problem is a SpecError that names the
+file, the line, the layer (1-based position in ``layers``) and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import MnsizeError, SpecError
+from .width import RULES, WidthRule
+
+#: Layer kinds a spec may use, with the keys each accepts beyond ``kind``.
+#: ``None`` marks a required key; any other value is the default.
+_CONV_KEYS = {"name": "", "repeat": 1, "stride": 1, "bn": True, "act": "", "bias": False}
+LAYER_KEYS: dict[str, dict[str, object]] = {
+    "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True},
+    "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True},
+    "dw": {**_CONV_KEYS, "kernel": 3},
+    "pw": {**_CONV_KEYS, "out": None, "scale": True},
+    "avgpool": {"name": ""},
+    "fc": {"name": "", "out": 0, "scale": True, "bias": True, "act": "none"},
+}
+ACTIVATIONS = ("relu", "relu6", "hardswish", "none")
+TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
+MAX_LAYERS = 10_000
+MAX_FILE_BYTES = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One row of a spec's ``layers`` table, validated, with defaults filled in.
+
+    ``out`` is the table's channel count before the width multiplier (0 for an
+    ``fc`` that maps to the spec's classes); ``scale`` False keeps it as
+    written at every alpha.
+    """
+
+    kind: str
+    position: int
+    line: int | None
+    name: str
+    out: int
+    kernel: int
+    stride: int
+    repeat: int
+    scale: bool
+    bn: bool
+    act: str
+    bias: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}" if self.name else self.kind
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    source: str
+    file: str
+    in_channels: int
+    resolution: tuple[int, int]
+    width: WidthRule
+    classes: int
+    layers: tuple[LayerSpec, ...]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_spec(path: str | Path, display: str | None = None) -> Spec:
+    """Load and validate a spec file. ``display`` is the name used in errors."""
+    path = Path(path)
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MnsizeError(f"{shown}: no such spec file") from None
+    except IsADirectoryError:
+        raise MnsizeError(f"{shown}: is a directory, not a spec file") from None
+    except OSError as exc:
+        raise MnsizeError(f"{shown}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"file is {len(raw):,} bytes; a spec may be at most {MAX_FILE_BYTES:,}", file=shown)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", file=shown) from None
+    return parse_spec(text, shown)
+
+
+def parse_spec(text: str, file: str = "<spec>") -> Spec:
+    """Parse spec text (the contents of a YAML file) into a Spec."""
+    data, node = _safe_load(text, file)
+    return _Validator(file, node).spec(data)
+
+
+def _safe_load(text: str, file: str) -> tuple[object, yaml.Node | None]:
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise SpecError("invalid YAML: nested too deeply", file=file) from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    """Line (1-based) of each key of a YAML mapping node."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Validator:
+    """Checks one parsed document; knows the file and the YAML node tree so that
+    every error carries a line number."""
+
+    def __init__(self, file: str, node: yaml.Node | None) -> None:
+        self.file = file
+        self.top_lines = _key_lines(node)
+        layers = _child(node, "layers")
+        self.layer_nodes = list(layers.value) if isinstance(layers, yaml.SequenceNode) else []
+
+    # -- errors
+    def fail(self, message: str, key: str | None = None, *, position: int | None = None,
+             label: str | None = None) -> SpecError:
+        line = None
+        if position is not None:
+            node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
+            line = _key_lines(node).get(key or "", None) or (node.start_mark.line + 1 if node else None)
+        elif key is not None:
+            line = self.top_lines.get(key.split(".")[0])
+        return SpecError(message, file=self.file, line=line, layer=position, layer_label=label, key=key)
+
+    # -- typed getters
+    def integer(self, value: object, key: str, minimum: int = 1, **where) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"expected an integer >= {minimum}, got {value!r}", key, **where)
+        if value < minimum:
+            raise self.fail(f"expected an integer >= {minimum}, got {value}", key, **where)
+        return value
+
+    def boolean(self, value: object, key: str, **where) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(f"expected true or false, got {value!r}", key, **where)
+        return value
+
+    def text(self, value: object, key: str, **where) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"expected a non-empty string, got {value!r}", key, **where)
+        return value.strip()
+
+    def choice(self, value: object, key: str, choices: tuple[str, ...], **where) -> str:
+        if value not in choices:
+            raise self.fail(f"expected one of {', '.join(choices)}, got {value!r}", key, **where)
+        return value  # type: ignore[return-value]
+
+    # -- the document
+    def spec(self, data: object) -> Spec:
+        if not isinstance(data, dict):
+            kind = "an empty document" if data is None else f"a {type(data).__name__}"
+            raise SpecError(f"expected a mapping with keys name, source, input, width, classes, layers; got {kind}",
+                            file=self.file)
+        for key in data:
+            if key not in TOP_KEYS:
+                raise self.fail(f"unknown key (expected one of {', '.join(TOP_KEYS)})", str(key))
+        for key in ("name", "source", "input", "width", "classes", "layers"):
+            if key not in data:
+                raise SpecError(f"missing required key '{key}'", file=self.file)
+        name = self.text(data["name"], "name")
+        in_channels, resolution = self.input(data["input"])
+        activation = self.choice(data.get("activation", "relu"), "activation", ACTIVATIONS)
+        layers = data["layers"]
+        if not isinstance(layers, list) or not layers:
+            raise self.fail("expected a non-empty list of layers", "layers")
+        if len(layers) > MAX_LAYERS:
+            raise self.fail(f"{len(layers):,} layers; a spec may have at most {MAX_LAYERS:,}", "layers")
+        return Spec(
+            name=name,
+            title=self.text(data.get("title", name), "title"),
+            source=self.text(data["source"], "source"),
+            file=self.file,
+            in_channels=in_channels,
+            resolution=resolution,
+            width=self.width(data["width"]),
+            classes=self.integer(data["classes"], "classes"),
+            layers=tuple(self.layer(entry, i, activation) for i, entry in enumerate(layers, 1)),
+        )
+
+    def input(self, value: object) -> tuple[int, tuple[int, int]]:
+        if not isinstance(value, dict):
+            raise self.fail("expected a mapping {channels: C, resolution: R or [H, W]}", "input")
+        for key in value:
+            if key not in ("channels", "resolution"):
+                raise self.fail("unknown key (expected channels, resolution)", f"input.{key}")
+        if "channels" not in value or "resolution" not in value:
+            raise self.fail("expected both channels and resolution", "input")
+        channels = self.integer(value["channels"], "input.channels")
+        res = value["resolution"]
+        if isinstance(res, list) and len(res) == 2:
+            resolution = (self.integer(res[0], "input.resolution"), self.integer(res[1], "input.resolution"))
+        elif isinstance(res, int) and not isinstance(res, bool):
+            side = self.integer(res, "input.resolution")
+            resolution = (side, side)
+        else:
+            raise self.fail(f"expected an integer or [H, W], got {res!r}", "input.resolution")
+        return channels, resolution
+
+    def width(self, value: object) -> WidthRule:
+        if isinstance(value, str):
+            value = {"rule": value}
+        if not isinstance(value, dict):
+            raise self.fail("expected a rule name or a mapping {rule: floor|divisible, ...}", "width")
+        rule = self.choice(value.get("rule"), "width.rule", RULES)
+        allowed = {"floor": ("rule", "min"), "divisible": ("rule", "divisor")}[rule]
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"unknown key for the {rule} rule (expected {', '.join(allowed)})", f"width.{key}")
+        if rule == "floor":
+            return WidthRule("floor", minimum=self.integer(value.get("min", 0), "width.min", minimum=0))
+        return WidthRule("divisible", divisor=self.integer(value.get("divisor", 8), "width.divisor"))
+
+    def layer(self, entry: object, position: int, activation: str) -> LayerSpec:
+        where = {"position": position}
+        if isinstance(entry, str):  # a bare kind such as `- avgpool`
+            entry = {"kind": entry}
+        if not isinstance(entry, dict):
+            raise self.fail(f"expected a mapping such as {{kind: dwsep, out: 64, stride: 1}}, got {entry!r}",
+                            **where)
+        if "kind" not in entry:
+            raise self.fail("missing key 'kind'", **where)
+        kind = entry["kind"]
+        if kind not in LAYER_KEYS:
+            raise self.fail(f"unknown layer kind {kind!r} (expected one of {', '.join(LAYER_KEYS)})", "kind",
+                            **where)
+        schema = LAYER_KEYS[kind]
+        where["label"] = kind if not isinstance(entry.get("name"), str) else f"{kind} {entry['name']}"
+        for key in entry:
+            if key != "kind" and key not in schema:
+                raise self.fail(f"unknown key for a {kind} layer (expected {', '.join(schema)})", str(key), **where)
+        for key, default in schema.items():
+            if default is None and key not in entry:
+                raise self.fail(f"a {kind} layer needs '{key}'", key, **where)
+        values = {key: entry.get(key, default) for key, default in schema.items()}
+
+        def number(key: str, fallback: int) -> int:
+            return self.integer(values[key], key, **where) if key in values else fallback
+
+        def flag(key: str) -> bool:
+            return self.boolean(values[key], key, **where) if key in values else False
+
+        name = values["name"]
+        if name != "":
+            name = self.text(name, "name", **where)
+            if not name.replace("_", "").isalnum():
+                raise self.fail(f"expected letters, digits and underscores, got {name!r}", "name", **where)
+        # an fc without `out` is the classifier: it maps to the spec's classes (0 here)
+        out = 0 if kind == "fc" and "out" not in entry else number("out", 0)
+        act = "none"
+        if "act" in values:
+            act = self.choice(values["act"] or activation, "act", ACTIVATIONS, **where)
+        node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
+        return LayerSpec(
+            kind=kind,
+            position=position,
+            line=node.start_mark.line + 1 if node is not None else None,
+            name=name,
+            out=out,
+            kernel=number("kernel", 1),
+            stride=number("stride", 1),
+            repeat=number("repeat", 1),
+            scale=flag("scale"),
+            bn=flag("bn"),
+            act=act,
+            bias=flag("bias"),
+        )

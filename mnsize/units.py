@@ -1,0 +1,92 @@
+"""One parser and one formatter for the quantities budgets are written in.
+
+Counts (mult-adds, parameters): ``150M``, ``1.5G``, ``300k``, ``4.2M`` or a
+plain integer; SI prefixes (k = 10^3, M = 10^6, G = 10^9, T = 10^12).
+Sizes: ``2MB`` (SI, 2,000,000 bytes), ``512KiB`` (binary, 524,288 bytes),
+``300B`` or a plain integer of bytes.
+Durations: ``10ms``, ``1.5s``, ``250us``; returned in milliseconds.
+
+Parsing is exact (``Fraction``): ``4.2M`` is 4,200,000, never 4,199,999.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .errors import MnsizeError
+
+_NUMBER = r"(?P<number>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
+_PATTERN = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-zµ]*)\s*$")
+
+COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+BYTE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+TIME_UNITS_MS = {
+    "ns": Fraction(1, 10**6), "us": Fraction(1, 1000), "µs": Fraction(1, 1000),
+    "ms": Fraction(1), "s": Fraction(1000),
+}
+
+KINDS = {
+    "count": ("a count such as 150M, 1.5G, 300k or 150000000", COUNT_UNITS),
+    "bytes": ("a size such as 2MB, 512KiB or 300000", BYTE_UNITS),
+    "time": ("a duration such as 10ms, 1.5s or 250us", TIME_UNITS_MS),
+}
+
+
+class UnitError(MnsizeError):
+    pass
+
+
+def parse_quantity(text: object, kind: str) -> int | Fraction:
+    """Parse ``text`` as a quantity of ``kind`` ('count', 'bytes' or 'time').
+
+    Counts and sizes come back as exact ``int`` (a fractional result such as
+    ``1.5`` items is refused); durations as a ``Fraction`` of milliseconds.
+    Negative values, empty strings and unknown units raise ``UnitError``.
+    """
+    expected, units = KINDS[kind]
+    if isinstance(text, bool):
+        raise UnitError(f"expected {expected}, got {text!r}")
+    if isinstance(text, int):
+        text = str(text)
+    if isinstance(text, float):
+        text = repr(text)
+    if not isinstance(text, str):
+        raise UnitError(f"expected {expected}, got {text!r}")
+    match = _PATTERN.match(text)
+    if not match:
+        raise UnitError(f"expected {expected}, got {text!r}")
+    unit = match["unit"]
+    key = unit if kind == "time" else unit.lower()
+    if key not in units:
+        known = ", ".join(u for u in units if u) or "none"
+        raise UnitError(f"unknown unit {unit!r} in {text!r}: use one of {known}")
+    exponent = int(match["exp"] or 0)
+    if abs(exponent) > 30:
+        raise UnitError(f"exponent out of range in {text!r}")
+    value = Fraction(match["number"]) * Fraction(10) ** exponent * units[key]
+    if kind == "time":
+        return value
+    if value.denominator != 1:
+        raise UnitError(f"{text!r} is not a whole number of {'bytes' if kind == 'bytes' else 'items'}")
+    return int(value)
+
+
+def format_count(value: int | float, digits: int = 1) -> str:
+    """Human form of a count: 568740352 -> '568.7M', 4210088 -> '4.2M'."""
+    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.{digits}f}{suffix}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def format_bytes(value: int, digits: int = 1) -> str:
+    """Human form of a size in binary units: 1320648 -> '1.3MiB'."""
+    for size, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(value) >= size:
+            return f"{value / size:.{digits}f}{suffix}"
+    return f"{value}B"
