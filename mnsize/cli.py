@@ -4,6 +4,7 @@ or a tool error). Thin by design: the work is in the modules below it."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -14,22 +15,54 @@ from .options import model_options
 from .render import FORMATS
 
 
+class _Failure(click.ClickException):
+    """An MnsizeError raised inside a command, tagged with that command's context."""
+
+    def __init__(self, message: str, ctx: click.Context) -> None:
+        super().__init__(message)
+        self.ctx = ctx
+
+
+class _PipeClosed(Exception):
+    """stdout's reader went away (click would turn the BrokenPipeError into exit 1)."""
+
+
+class MnsizeCommand(click.Command):
+    def invoke(self, ctx):
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+            return result
+        except MnsizeError as exc:
+            raise _Failure(str(exc), ctx) from None
+        except BrokenPipeError:
+            raise _PipeClosed from None
+
+
 class MnsizeGroup(click.Group):
     """Reports every usage error and MnsizeError as one line on stderr with exit
     status 2, instead of click's multi-line usage block or a traceback."""
 
+    command_class = MnsizeCommand
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args, prog_name or "mnsize", complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help())
+            code = 0
         except click.ClickException as exc:
-            code = _fail(exc.format_message(), exc.ctx.command_path if getattr(exc, "ctx", None) else "mnsize")
+            ctx = getattr(exc, "ctx", None)
+            code = _fail(exc.format_message(), ctx.command_path if ctx is not None else "mnsize")
         except MnsizeError as exc:
             code = _fail(str(exc), "mnsize")
         except click.exceptions.Abort:
             code = _fail("aborted", "mnsize", status=130)
-        except BrokenPipeError:
-            code = 0  # `mnsize table | head`: the reader left, nothing is wrong
-            sys.stdout = None  # keep the interpreter from complaining at exit
+        except _PipeClosed:
+            # `mnsize table | head`: the reader left. Exit as a process killed by
+            # SIGPIPE would (128 + 13), and keep Python quiet at its final flush.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 141
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -42,7 +75,7 @@ def _fail(message: str, where: str, status: int = 2) -> int:
     return status
 
 
-@click.group(cls=MnsizeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("mnsize", cls=MnsizeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnsize")
 def cli():
     """Exact mult-adds, parameters and sizing for MobileNets, from YAML layer specs."""

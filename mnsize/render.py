@@ -205,7 +205,11 @@ def _rich_table(grid: Grid, out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, highlight=False, width=None if out.isatty() else 200)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich exits 1 here; leave the exit status to the CLI
+            raise BrokenPipeError
+
+    console = _Console(file=out, highlight=False, width=None if out.isatty() else 200)
     table = Table(title=grid.title, title_justify="left", show_footer=grid.totals is not None,
                   header_style="bold", footer_style="bold")
     for i, header in enumerate(grid.headers):
