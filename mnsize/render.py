@@ -4,12 +4,10 @@ machine formats (json, csv)."""
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass, field
 from typing import IO
 
-from .costs import Report, StandardComparison, by_kind, standard_comparison
+from .costs import Report
 from .expand import Config
 from .units import format_count
 
@@ -103,6 +101,8 @@ def layers_grid(config: Config, report: Report) -> Grid:
 
 
 def by_kind_json(config: Config, report: Report) -> dict:
+    from .analysis import by_kind
+
     return {**_head(config), "totals": _totals(report), "by_kind": [
         {"kind": k.kind, "layers": k.layers, "madds": k.madds, "params": k.params,
          "madds_pct": round(100 * k.madds / report.madds, 4) if report.madds else 0.0,
@@ -111,6 +111,8 @@ def by_kind_json(config: Config, report: Report) -> dict:
 
 
 def by_kind_grid(config: Config, report: Report) -> Grid:
+    from .analysis import by_kind
+
     kinds = by_kind(report)
     return Grid(
         title=f"{describe(config)}: resources per layer type",
@@ -126,6 +128,8 @@ def by_kind_grid(config: Config, report: Report) -> Grid:
 
 
 def standard_json(config: Config, report: Report) -> dict:
+    from .analysis import standard_comparison
+
     cmp = standard_comparison(report)
     return {**_head(config), "totals": _totals(report), "standard": {
         "madds": cmp.madds, "params": cmp.params,
@@ -137,7 +141,9 @@ def standard_json(config: Config, report: Report) -> dict:
 
 
 def standard_grid(config: Config, report: Report) -> Grid:
-    cmp: StandardComparison = standard_comparison(report)
+    from .analysis import standard_comparison
+
+    cmp = standard_comparison(report)
     rows, raw = [], []
     for p in cmp.pairs:
         lay = p.dw.layer
@@ -177,6 +183,8 @@ VIEWS = {
 def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[str]) -> None:
     grid_of, json_of = VIEWS[view]
     if fmt == "json":
+        import json
+
         json.dump(json_of(config, report), out, indent=2)
         out.write("\n")
     else:
@@ -185,6 +193,8 @@ def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[s
 
 def write_grid(grid: Grid, fmt: str, out: IO[str]) -> None:
     if fmt == "csv":
+        import csv
+
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(grid.csv_headers)
         writer.writerows(grid.csv_rows)

@@ -20,8 +20,8 @@ file, the line, the layer (1-based position in ``layers``) and the key.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
@@ -88,12 +88,12 @@ class Spec:
 # --------------------------------------------------------------------------- loading
 
 
-def load_spec(path: str | Path, display: str | None = None) -> Spec:
+def load_spec(path: str | os.PathLike, display: str | None = None) -> Spec:
     """Load and validate a spec file. ``display`` is the name used in errors."""
-    path = Path(path)
-    shown = display or str(path)
+    shown = display or os.fspath(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise MnsizeError(f"{shown}: no such spec file") from None
     except IsADirectoryError:
@@ -101,7 +101,7 @@ def load_spec(path: str | Path, display: str | None = None) -> Spec:
     except OSError as exc:
         raise MnsizeError(f"{shown}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise SpecError(f"file is {len(raw):,} bytes; a spec may be at most {MAX_FILE_BYTES:,}", file=shown)
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes, the most a spec may be", file=shown)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mnsize import count, expand, load_model, parse_spec
-from mnsize.costs import by_kind, standard_comparison
+from mnsize.analysis import by_kind, standard_comparison
 
 from .conftest import report_of
 
