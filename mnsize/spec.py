@@ -301,6 +301,11 @@ class _Validator:
         act = "none"
         if "act" in values:
             act = self.choice(values["act"] or activation, "act", ACTIVATIONS, **where)
+        kernel = number("kernel", 1)
+        if kernel % 2 == 0:
+            # SAME padding of an odd kernel is symmetric, (K-1)/2 on each side, which
+            # is what a PyTorch Conv2d can express for any input size
+            raise self.fail(f"expected an odd kernel size, got {kernel}", "kernel", **where)
         node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
         return LayerSpec(
             kind=kind,
@@ -308,7 +313,7 @@ class _Validator:
             line=node.start_mark.line + 1 if node is not None else None,
             name=name,
             out=out,
-            kernel=number("kernel", 1),
+            kernel=kernel,
             stride=number("stride", 1),
             repeat=number("repeat", 1),
             scale=flag("scale"),

@@ -56,6 +56,7 @@ def test_spec_path_and_builtin_agree(tmp_path):
     ("  - {kind: dw, repeat: 0}\n", "bad.yaml:7: layer 1 (dw): key 'repeat': expected an integer >= 1, got 0"),
     ("  - {kind: dw, bn: 1}\n", "bad.yaml:7: layer 1 (dw): key 'bn': expected true or false, got 1"),
     ("  - {kind: dw, name: 'a b'}\n", "bad.yaml:7: layer 1 (dw a b): key 'name': expected letters"),
+    ("  - {kind: conv, kernel: 2, out: 8}\n", "bad.yaml:7: layer 1 (conv): key 'kernel': expected an odd kernel size, got 2"),
     ("  - kind: dw\n    kernel: 0\n", "bad.yaml:8: layer 1 (dw): key 'kernel': expected an integer >= 1, got 0"),
 ])
 def test_layer_errors(layers, expected):

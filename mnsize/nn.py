@@ -1,0 +1,102 @@
+"""A real, trainable PyTorch model built from the engine's expanded layers.
+
+    >>> from mnsize.nn import build_model
+    >>> model = build_model("mobilenet_v1", alpha="0.5", resolution=160)
+    >>> model(torch.randn(2, 3, 160, 160)).shape
+    torch.Size([2, 1000])
+
+Each expanded layer becomes one module, named after it: ``conv1``,
+``dwsep1.dw`` (a container ``dwsep1`` holding ``dw`` and ``pw``), ``avgpool1``,
+``fc1``. A convolution is a ``ConvBNAct``: Conv2d (groups = channels for a
+depthwise layer; padding (K-1)/2, which is SAME padding for odd kernels),
+then BatchNorm2d and the activation where the spec has them. Importing this
+module imports torch; nothing on the counting path does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import MnsizeError
+from .expand import Layer, expand
+from .models import load_model
+
+ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish}
+
+
+def activation(name: str) -> nn.Module | None:
+    if name == "none":
+        return None
+    try:
+        return ACTIVATIONS[name](inplace=True)
+    except KeyError:
+        raise MnsizeError(f"no PyTorch module for activation {name!r}") from None
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv2d, then BatchNorm2d and an activation where the layer has them."""
+
+    def __init__(self, layer: Layer) -> None:
+        c_in, c_out = layer.in_shape[0], layer.out_shape[0]
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, layer.kernel, layer.stride, padding=(layer.kernel - 1) // 2,
+                              groups=layer.groups, bias=layer.bias)
+        if layer.bn:
+            self.bn = nn.BatchNorm2d(c_out)
+        act = activation(layer.act)
+        if act is not None:
+            self.act = act
+
+
+class Classifier(nn.Sequential):
+    """Flatten, then a Linear layer (and an activation where the spec has one)."""
+
+    def __init__(self, layer: Layer) -> None:
+        c_in, h_in, w_in = layer.in_shape
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear = nn.Linear(c_in * h_in * w_in, layer.out_shape[0], bias=layer.bias)
+        act = activation(layer.act)
+        if act is not None:
+            self.act = act
+
+
+def layer_module(layer: Layer) -> nn.Module:
+    if layer.kind in ("conv", "dw", "pw"):
+        return ConvBNAct(layer)
+    if layer.kind == "avgpool":
+        return nn.AdaptiveAvgPool2d(1)
+    if layer.kind == "fc":
+        return Classifier(layer)
+    raise MnsizeError(f"layer {layer.index} ({layer.name}): no PyTorch module for kind {layer.kind!r}")
+
+
+class MobileNet(nn.Sequential):
+    """A network built from expanded layers; its children follow the layer names."""
+
+    def __init__(self, layers: tuple[Layer, ...]) -> None:
+        super().__init__()
+        for layer in layers:
+            parent: nn.Module = self
+            *path, leaf = layer.name.split(".")
+            for part in path:
+                if not hasattr(parent, part):
+                    parent.add_module(part, nn.Sequential())
+                parent = getattr(parent, part)
+            parent.add_module(leaf, layer_module(layer))
+
+
+def build_layers(layers: tuple[Layer, ...], device: str | torch.device | None = None) -> MobileNet:
+    """The model for already expanded layers; ``device="meta"`` allocates nothing."""
+    with torch.device(device or "cpu"):
+        return MobileNet(layers)
+
+
+def build_model(model: str = "mobilenet_v1", alpha="1.0", resolution: int | tuple[int, int] | None = None,
+                classes: int | None = None, device: str | torch.device | None = None) -> MobileNet:
+    """Build a built-in spec (by name) or a spec file (by path) at ``alpha``.
+
+    The model accepts any input size (global pooling before the classifier);
+    ``resolution`` only matters for specs whose fc sees a spatial input."""
+    return build_layers(expand(load_model(model), alpha, resolution, classes), device)

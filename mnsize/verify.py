@@ -1,0 +1,207 @@
+"""Cross-check the symbolic counts against a real PyTorch model, layer by layer.
+
+The torch side is independent of the cost formulas: it builds the network as
+nn.Modules, takes mult-adds from a forward pass under
+``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2, attributed to the
+module that ran them), parameters from ``numel()`` of each module's weights
+and biases (BatchNorm apart), and output shapes from forward hooks. By default
+the forward pass runs on the meta device: shapes and FLOPs without memory.
+
+On the meta device BatchNorm's forward is passed through (``fast_meta``): its
+meta kernel is Python and costs about 1 ms a call, most of a meta forward,
+while it changes no shape and FlopCounterMode counts no FLOPs for it (its
+registry holds matrix products and convolutions only). Its parameters are
+still counted from the module. tests/test_verify.py checks that the elision
+changes no per-layer figure; ``--device cpu`` runs everything for real.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .costs import Report, Row, count
+from .errors import MnsizeError
+from .expand import Config, Layer, expand, to_alpha
+from .spec import Spec
+
+INSTALL_HINT = ('mnsize verify needs PyTorch: pip install "mnsize[torch]" '
+                '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
+DEVICES = ("meta", "cpu")
+
+
+def import_torch():
+    """torch, or an MnsizeError that says how to install it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+            import torch
+            from torch.utils import flop_counter  # noqa: F401
+    except ImportError:
+        raise MnsizeError(INSTALL_HINT) from None
+    return torch
+
+
+@dataclass(frozen=True)
+class Counts:
+    madds: int
+    params: int
+    bn_params: int
+
+
+@dataclass(frozen=True)
+class TorchLayer:
+    name: str
+    counts: Counts
+    out_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    row: Row
+    torch: TorchLayer
+
+    @property
+    def symbolic(self) -> Counts:
+        return Counts(self.row.madds, self.row.params, self.row.bn_params)
+
+    @property
+    def differences(self) -> tuple[str, ...]:
+        """The quantities that disagree: madds, params, bn_params, shape."""
+        diffs = [key for key in ("madds", "params", "bn_params")
+                 if getattr(self.symbolic, key) != getattr(self.torch.counts, key)]
+        if self.torch.out_shape != self.row.layer.out_shape:
+            diffs.append("shape")
+        return tuple(diffs)
+
+    @property
+    def match(self) -> bool:
+        return not self.differences
+
+
+@dataclass(frozen=True)
+class Verification:
+    config: Config
+    report: Report
+    torch: Counts
+    layers: tuple[LayerCheck, ...]
+
+    @property
+    def symbolic(self) -> Counts:
+        return Counts(self.report.madds, self.report.params, self.report.bn_params)
+
+    @property
+    def mismatches(self) -> tuple[LayerCheck, ...]:
+        return tuple(check for check in self.layers if not check.match)
+
+    @property
+    def match(self) -> bool:
+        return not self.mismatches and self.symbolic == self.torch
+
+
+def count_torch(model, layers: tuple[Layer, ...], input_shape: tuple[int, int, int], device: str,
+                fast_meta: bool = True, params: dict[str, tuple[int, int]] | None = None):
+    """Per-layer and total (madds, params, bn_params) of a built model, and each
+    layer's output shape, measured by torch alone."""
+    torch = import_torch()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    modules = dict(model.named_modules())
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [modules[layer.name].register_forward_hook(_shape_hook(shapes, layer.name)) for layer in layers]
+    norms = [m for m in modules.values() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    elide = fast_meta and device == "meta"
+    counter = FlopCounterMode(display=False, depth=None)
+    try:
+        if elide:
+            for norm in norms:
+                norm.forward = _passthrough
+        with torch.inference_mode(), counter:
+            # batch 1: mult-adds per image
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        if elide:
+            for norm in norms:
+                del norm.forward
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+    params = params or torch_params(model, layers)
+    per_layer = tuple(
+        TorchLayer(layer.name, Counts(sum(flops.get(f"{root}.{layer.name}", {}).values()) // 2,
+                                      *params[layer.name]), shapes.get(layer.name, ()))
+        for layer in layers)
+    return per_layer, Counts(counter.get_total_flops() // 2, *params[""])
+
+
+def torch_params(model, layers: tuple[Layer, ...]) -> dict[str, tuple[int, int]]:
+    """(weights and biases, BatchNorm parameters) by numel(), for each layer's
+    module and for the whole model (key "")."""
+    torch = import_torch()
+    modules = dict(model.named_modules())
+
+    def split(module) -> tuple[int, int]:
+        weights = bn = 0
+        for sub in module.modules():
+            n = sum(p.numel() for p in sub.parameters(recurse=False))
+            if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
+                bn += n
+            else:
+                weights += n
+        return weights, bn
+
+    return {"": split(model), **{layer.name: split(modules[layer.name]) for layer in layers}}
+
+
+def _passthrough(x):
+    return x
+
+
+def _shape_hook(shapes: dict, name: str):
+    def hook(module, args, output):
+        shapes[name] = tuple(output.shape[1:]) if output.dim() == 4 else (output.shape[1], 1, 1)
+    return hook
+
+
+def verify(spec: Spec, alpha: Fraction | str = "1.0", resolution: tuple[int, int] | None = None,
+           classes: int | None = None, device: str = "meta") -> Verification:
+    """Count ``spec`` symbolically and in torch; compare every layer."""
+    (result,) = verify_grid(spec, [alpha], [resolution or spec.resolution], classes, device)
+    return result
+
+
+def verify_grid(spec: Spec, alphas, resolutions, classes: int | None = None,
+                device: str = "meta") -> list[Verification]:
+    """Verify every alpha x resolution. One model is built per distinct network
+    and run at each resolution, as a user would run it."""
+    if device not in DEVICES:
+        raise MnsizeError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    import_torch()
+    from .nn import build_layers
+
+    results = []
+    built_key, model = None, None
+    for alpha in alphas:
+        alpha = to_alpha(alpha)
+        for resolution in resolutions:
+            resolution = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+            layers = expand(spec, alpha, resolution, classes)
+            key = _structure(layers)
+            if key != built_key:
+                model, built_key = build_layers(layers, device).eval(), key
+                params = torch_params(model, layers)
+            torch_layers, totals = count_torch(model, layers, (spec.in_channels, *resolution), device,
+                                               params=params)
+            report = count(layers)
+            config = Config(spec.name, alpha, resolution, classes or spec.classes)
+            results.append(Verification(config, report, totals, tuple(
+                LayerCheck(row, tl) for row, tl in zip(report.rows, torch_layers))))
+    return results
+
+
+def _structure(layers: tuple[Layer, ...]) -> tuple:
+    """What the modules depend on (not the input size, except an fc's features)."""
+    return tuple((lay.name, lay.kind, lay.in_shape[0], lay.out_shape[0], lay.kernel, lay.stride, lay.groups,
+                  lay.bias, lay.bn, lay.act, lay.in_shape if lay.kind == "fc" else None) for lay in layers)
