@@ -274,7 +274,7 @@ def verification_grid(v, device: str) -> Grid:
                f"{len(v.mismatches)} of {len(v.layers)} layers differ: "
                + ", ".join(c.row.layer.name for c in v.mismatches))
     return Grid(
-        title=f"{describe(v.config)}: mnsize vs PyTorch ({device} device)",
+        title=f"{describe(v.config)} vs PyTorch ({device})",
         headers=["#", "layer", "out C×H×W", "mult-adds", "params", "bn params", "status"],
         right={0, 3, 4, 5},
         rows=rows,
