@@ -47,6 +47,17 @@ class Layer:
     act: str
     position: int  # the spec row (1-based) this layer came from
 
+    @property
+    def activations(self) -> int:
+        """Elements of its input and output: what a layer-by-layer runtime holds
+        while this layer runs."""
+        return elements(self.in_shape) + elements(self.out_shape)
+
+
+def elements(shape: Shape) -> int:
+    channels, height, width = shape
+    return channels * height * width
+
 
 @dataclass(frozen=True)
 class Config:

@@ -10,7 +10,7 @@ from fractions import Fraction
 import click
 
 from .expand import MAX_SIDE, to_alpha
-from .units import UnitError, parse_quantity
+from .units import UnitError, parse_alphas, parse_quantity, parse_resolutions
 
 
 class AlphaType(click.ParamType):
@@ -81,6 +81,24 @@ class QuantityType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class GridType(click.ParamType):
+    """A list ('0.25,0.5') or an inclusive range ('0.10:1.40:0.01') of alphas or resolutions."""
+
+    def __init__(self, name: str, parse) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except UnitError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ALPHA_GRID = GridType("alphas", parse_alphas)
+RESOLUTION_GRID = GridType("resolutions", parse_resolutions)
 COUNT = QuantityType("count")
 BYTES = QuantityType("bytes")
 DURATION = QuantityType("time")

@@ -9,7 +9,7 @@ from typing import IO
 
 from .costs import Report
 from .expand import Config
-from .units import format_count
+from .units import format_bytes, format_count
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -71,7 +71,8 @@ def layers_json(config: Config, report: Report) -> dict:
         "layers": [
             {"index": r.layer.index, "name": r.layer.name, "kind": r.layer.kind, "in": list(r.layer.in_shape),
              "out": list(r.layer.out_shape), "kernel": r.layer.kernel, "stride": r.layer.stride,
-             "madds": r.madds, "params": r.params, "bn_params": r.bn_params}
+             "madds": r.madds, "params": r.params, "bn_params": r.bn_params,
+             "activations": r.layer.activations}
             for r in report.rows
         ],
     }
@@ -82,21 +83,26 @@ def layers_grid(config: Config, report: Report) -> Grid:
     for r in report.rows:
         lay = r.layer
         ks = "global" if lay.kind == "avgpool" else "-" if lay.kernel is None else f"{lay.kernel}×{lay.kernel}/{lay.stride}"
+        acts = lay.activations
         rows.append([str(lay.index), lay.name, lay.kind, _shape(lay.in_shape), _shape(lay.out_shape), ks,
-                     f"{r.madds:,}", f"{r.params:,}", _pct(r.madds, report.madds)])
+                     f"{r.madds:,}", f"{r.params:,}", f"{acts:,}", _pct(r.madds, report.madds)])
         raw.append([lay.index, lay.name, lay.kind, *lay.in_shape, *lay.out_shape,
                     "" if lay.kernel is None else lay.kernel, "" if lay.stride is None else lay.stride,
-                    r.madds, r.params, r.bn_params])
+                    r.madds, r.params, r.bn_params, acts])
+    peak = max((r.layer.activations for r in report.rows), default=0)
     return Grid(
         title=describe(config),
-        headers=["#", "layer", "kind", "in C×H×W", "out C×H×W", "kernel/s", "mult-adds", "params", "% madds"],
-        right={0, 6, 7, 8},
+        headers=["#", "layer", "kind", "in C×H×W", "out C×H×W", "kernel/s", "mult-adds", "params", "in+out",
+                 "% madds"],
+        right={0, 6, 7, 8, 9},
         rows=rows,
         csv_headers=["index", "name", "kind", "in_c", "in_h", "in_w", "out_c", "out_h", "out_w", "kernel",
-                     "stride", "madds", "params", "bn_params"],
+                     "stride", "madds", "params", "bn_params", "activations"],
         csv_rows=raw,
-        totals=["", "total", "", "", "", "", f"{report.madds:,}", f"{report.params:,}", "100.00%"],
-        notes=[summary(report)],
+        totals=["", "total", "", "", "", "", f"{report.madds:,}", f"{report.params:,}", f"peak {peak:,}",
+                "100.00%"],
+        notes=[summary(report), f"Peak activations (largest input + output of one layer): {peak:,} elements, "
+               f"{format_bytes(4 * peak)} in fp32, {format_bytes(peak)} in int8."],
     )
 
 
@@ -212,16 +218,24 @@ def write_grid(grid: Grid, fmt: str, out: IO[str], alarm=None) -> None:
         _rich_table(grid, out, alarm)
 
 
-def _rich_table(grid: Grid, out: IO[str], alarm=None) -> None:
+def make_console(out: IO[str]):
+    """A rich Console on ``out``: wide when not a terminal, so that piped tables
+    keep their rows whole; a closed pipe raises BrokenPipeError for the CLI to
+    handle (rich would exit 1, the status of a failed check)."""
     # rich is imported here only: json and csv output never pay for it
     from rich.console import Console
-    from rich.table import Table
 
     class _Console(Console):
-        def on_broken_pipe(self) -> None:  # rich exits 1 here; leave the exit status to the CLI
+        def on_broken_pipe(self) -> None:
             raise BrokenPipeError
 
-    console = _Console(file=out, highlight=False, width=None if out.isatty() else 200)
+    return _Console(file=out, highlight=False, width=None if out.isatty() else 200)
+
+
+def _rich_table(grid: Grid, out: IO[str], alarm=None) -> None:
+    from rich.table import Table
+
+    console = make_console(out)
     table = Table(title=grid.title, title_justify="left", show_footer=grid.totals is not None,
                   header_style="bold", footer_style="bold")
     for i, header in enumerate(grid.headers):

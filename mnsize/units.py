@@ -31,9 +31,9 @@ TIME_UNITS_MS = {
 }
 
 KINDS = {
-    "count": ("a count such as 150M, 1.5G, 300k or 150000000", COUNT_UNITS),
-    "bytes": ("a size such as 2MB, 512KiB or 300000", BYTE_UNITS),
-    "time": ("a duration such as 10ms, 1.5s or 250us", TIME_UNITS_MS),
+    "count": ("a count such as 150M, 1.5G, 300k or 150000000", COUNT_UNITS, "k, M, G, T"),
+    "bytes": ("a size such as 2MB, 512KiB or 300000", BYTE_UNITS, "B, kB, MB, GB, TB, KiB, MiB, GiB, TiB"),
+    "time": ("a duration such as 10ms, 1.5s or 250us", TIME_UNITS_MS, "ns, us, ms, s"),
 }
 
 
@@ -48,7 +48,7 @@ def parse_quantity(text: object, kind: str) -> int | Fraction:
     ``1.5`` items is refused); durations as a ``Fraction`` of milliseconds.
     Negative values, empty strings and unknown units raise ``UnitError``.
     """
-    expected, units = KINDS[kind]
+    expected, units, known = KINDS[kind]
     if isinstance(text, bool):
         raise UnitError(f"expected {expected}, got {text!r}")
     if isinstance(text, int):
@@ -63,7 +63,6 @@ def parse_quantity(text: object, kind: str) -> int | Fraction:
     unit = match["unit"]
     key = unit if kind == "time" else unit.lower()
     if key not in units:
-        known = ", ".join(u for u in units if u) or "none"
         raise UnitError(f"unknown unit {unit!r} in {text!r}: use one of {known}")
     exponent = int(match["exp"] or 0)
     if abs(exponent) > 30:
@@ -90,3 +89,70 @@ def format_bytes(value: int, digits: int = 1) -> str:
         if abs(value) >= size:
             return f"{value / size:.{digits}f}{suffix}"
     return f"{value}B"
+
+
+# --------------------------------------------------------------------------- grids
+
+MAX_GRID = 10_000
+
+
+def _decimal(text: str, what: str) -> Fraction:
+    try:
+        value = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise UnitError(f"{what}: {text.strip()!r} is not a number") from None
+    return value
+
+
+def _steps(text: str, what: str, parse) -> list:
+    """'a,b,c' or 'start:stop:step' (stop included when a step lands on it)."""
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise UnitError(f"{what}: a range is start:stop:step, got {text!r}")
+        start, stop, step = (parse(p) for p in parts)
+        if step <= 0:
+            raise UnitError(f"{what}: the step must be positive, got {text!r}")
+        if stop < start:
+            raise UnitError(f"{what}: the range {text!r} runs backwards (stop below start)")
+        count = int((stop - start) // step) + 1
+        if count > MAX_GRID:
+            raise UnitError(f"{what}: {text!r} has {count:,} values; at most {MAX_GRID:,}")
+        return [start + i * step for i in range(count)]
+    values = [parse(p) for p in text.split(",") if p.strip()]
+    if not values:
+        raise UnitError(f"{what}: no values in {text!r}")
+    if len(values) > MAX_GRID:
+        raise UnitError(f"{what}: {len(values):,} values; at most {MAX_GRID:,}")
+    return values
+
+
+def parse_alphas(text: str) -> list[Fraction]:
+    """Width multipliers: '0.25,0.5,0.75,1.0' or '0.10:1.40:0.01' (exact)."""
+    values = _steps(text, "alphas", lambda p: _decimal(p, "alphas"))
+    bad = [v for v in values if not 0 < v <= 100]
+    if bad:
+        raise UnitError(f"alphas: every alpha must be > 0 and <= 100, got {float(bad[0]):g}")
+    return list(dict.fromkeys(values))
+
+
+def parse_resolutions(text: str) -> list[tuple[int, int]]:
+    """Resolutions: '224,192,160' or '32:512:8' (square), or '320x240' entries."""
+    def side(p: str) -> int:
+        p = p.strip()
+        if not p.isdigit():
+            raise UnitError(f"resolutions: {p!r} is not a whole number of pixels")
+        return int(p)
+
+    if ":" in text:
+        sides = _steps(text, "resolutions", side)
+        values = [(s, s) for s in sides]
+    else:
+        values = []
+        for part in _steps(text, "resolutions", lambda p: p):
+            h, _, w = part.strip().lower().replace("×", "x").partition("x")
+            values.append((side(h), side(w) if w else side(h)))
+    bad = [v for v in values if not (1 <= v[0] <= 1_000_000 and 1 <= v[1] <= 1_000_000)]
+    if bad:
+        raise UnitError(f"resolutions: each side must be between 1 and 1,000,000, got {bad[0][0]}x{bad[0][1]}")
+    return list(dict.fromkeys(values))

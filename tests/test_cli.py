@@ -41,9 +41,11 @@ def test_table_json_schema_and_values():
     assert data["resolution"] == [128, 128]
     assert data["totals"] == {"madds": 49_160_192, "params": 1_320_648, "bn_params": 10_944}
     first = data["layers"][0]
-    assert list(first) == ["index", "name", "kind", "in", "out", "kernel", "stride", "madds", "params", "bn_params"]
+    assert list(first) == ["index", "name", "kind", "in", "out", "kernel", "stride", "madds", "params", "bn_params",
+                           "activations"]
     assert first == {"index": 1, "name": "conv1", "kind": "conv", "in": [3, 128, 128], "out": [16, 64, 64],
-                     "kernel": 3, "stride": 2, "madds": 1_769_472, "params": 432, "bn_params": 32}
+                     "kernel": 3, "stride": 2, "madds": 1_769_472, "params": 432, "bn_params": 32,
+                     "activations": 3 * 128 * 128 + 16 * 64 * 64}
     assert data["layers"][-2]["kernel"] is None  # global pooling
     assert sum(layer["madds"] for layer in data["layers"]) == data["totals"]["madds"]
 

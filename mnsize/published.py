@@ -1,0 +1,42 @@
+"""Published accuracy of released checkpoints (configs/published.yaml): data
+shown beside mnsize's own figures, never used as a count."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from functools import lru_cache
+
+from .errors import MnsizeError
+
+Key = tuple[Fraction, tuple[int, int]]
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, dict[Key, tuple[float, float | None]]]:
+    import yaml
+
+    from . import configs
+
+    path = os.path.join(os.path.dirname(configs.__file__), "published.yaml")
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file)
+        table = {}
+        for model, entry in data.items():
+            table[model] = {
+                (Fraction(str(row["alpha"])), _resolution(row["resolution"])): (float(row["top1"]),
+                                                                                 row.get("top5"))
+                for row in entry["checkpoints"]}
+        return table
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MnsizeError(f"configs/published.yaml: unreadable ({exc})") from None
+
+
+def _resolution(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def top1_table(model: str) -> dict[Key, float]:
+    """{(alpha, (H, W)): top-1 %} of the released checkpoints of ``model``."""
+    return {key: top1 for key, (top1, _) in _table().get(model, {}).items()}

@@ -1,0 +1,176 @@
+"""Rendering of the grid and fit reports (the search's output)."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from .render import Grid, format_alpha, make_console, write_grid
+from .search import Budgets, Candidate, Fit
+from .units import format_bytes, format_count
+
+BYTE_METRICS = ("size", "activations")
+LABELS = {"madds": "mult-adds", "params": "params", "size": "size", "activations": "activations"}
+
+
+def format_metric(metric: str, value: int) -> str:
+    return format_bytes(value) if metric in BYTE_METRICS else format_count(value, 2 if metric == "params" else 1)
+
+
+def _res(resolution: tuple[int, int]) -> str:
+    h, w = resolution
+    return f"{h}" if h == w else f"{h}x{w}"
+
+
+def candidate_json(c: Candidate) -> dict:
+    return {"model": c.model, "alpha": float(c.alpha), "resolution": list(c.resolution), "madds": c.madds,
+            "params": c.params, "bn_params": c.bn_params, "size_bytes": c.size_bytes,
+            "activation_bytes": c.activation_bytes, "top1": c.top1}
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candidates: list[Candidate], fmt: str,
+                out: IO[str]) -> None:
+    cells = {(c.alpha, c.resolution): c for c in candidates}
+    if fmt == "json":
+        json.dump({"model": model, "metric": metric, "dtype": dtype if metric in BYTE_METRICS else None,
+                   "alphas": [float(a) for a in alphas], "resolutions": [list(r) for r in resolutions],
+                   "cells": [{"alpha": float(c.alpha), "resolution": list(c.resolution), "value": c.metric(metric),
+                              "top1": c.top1} for c in candidates]}, out, indent=2)
+        out.write("\n")
+        return
+    rows = []
+    for a in alphas:
+        row = [format_alpha(a)]
+        for r in resolutions:
+            c = cells[(a, r)]
+            text = format_metric(metric, c.metric(metric))
+            row.append(f"{text} · {c.top1:.1f}%" if c.top1 is not None else text)
+        rows.append(row)
+    unit = f" ({dtype})" if metric in BYTE_METRICS else ""
+    notes = []
+    if any(c.top1 is not None for c in candidates):
+        notes.append("· n% is the published ImageNet top-1 of the released checkpoint (configs/published.yaml).")
+    write_grid(Grid(
+        title=f"{model}: {LABELS[metric]}{unit}, rows α, columns resolution",
+        headers=["α"] + [_res(r) for r in resolutions],
+        right=set(range(1, len(resolutions) + 1)),
+        rows=rows,
+        csv_headers=["alpha"] + [_res(r) for r in resolutions],
+        csv_rows=[[format_alpha(a)] + [cells[(a, r)].metric(metric) for r in resolutions] for a in alphas],
+        notes=notes), fmt, out)
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def usage(c: Candidate, budgets: Budgets) -> list[dict]:
+    return [{"metric": metric, "value": c.metric(metric), "limit": limit,
+             "used": round(c.metric(metric) / limit, 6) if limit else None} for metric, limit in budgets.items()]
+
+
+def _budget_line(c: Candidate, budgets: Budgets) -> str:
+    parts = []
+    for u in usage(c, budgets):
+        share = f"{100 * u['used']:.1f}%" if u["used"] is not None else "-"
+        parts.append(f"{LABELS[u['metric']]} {format_metric(u['metric'], u['value'])} of "
+                     f"{format_metric(u['metric'], u['limit'])} ({share})")
+    return "; ".join(parts)
+
+
+def misses(c: Candidate, budgets: Budgets) -> list[str]:
+    """How far ``c`` is over each budget it breaks."""
+    lines = []
+    for metric, limit in budgets.items():
+        value = c.metric(metric)
+        if value > limit:
+            over = value - limit
+            share = f", {100 * over / limit:.1f}% over" if limit else ""
+            lines.append(f"{LABELS[metric]} {format_metric(metric, value)} > {format_metric(metric, limit)} "
+                         f"(by {format_metric(metric, over)}{share})")
+    return lines
+
+
+def describe_candidate(c: Candidate) -> str:
+    return f"{c.model} α {format_alpha(c.alpha)} {c.resolution[0]}×{c.resolution[1]}"
+
+
+def _candidate_rows(cands, numbered: bool = True) -> list[list[str]]:
+    return [([str(i)] if numbered else []) + [
+        c.model, format_alpha(c.alpha), _res(c.resolution), f"{c.madds:,}", f"{c.params:,}",
+        format_bytes(c.size_bytes), format_bytes(c.activation_bytes),
+        f"{c.top1:.1f}" if c.top1 is not None else "-"] for i, c in enumerate(cands, 1)]
+
+
+CANDIDATE_HEADERS = ["model", "α", "res", "mult-adds", "params", "size", "activations", "top-1 %"]
+
+
+def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, objective: str, fmt: str,
+               out: IO[str]) -> None:
+    best = result.best
+    if fmt == "json":
+        json.dump({
+            "best": candidate_json(best) if best else None,
+            "candidates": [candidate_json(c) for c in result.ranked],
+            "unranked": [candidate_json(c) for c in result.unranked],
+            "frontier": [candidate_json(c) for c in result.frontier],
+            "searched": searched,
+            "feasible": result.feasible,
+            "objective": objective,
+            "dtype": dtype,
+            "budgets": {metric: limit for metric, limit in budgets.items()},
+            "usage": usage(best, budgets) if best else None,
+            "smallest": candidate_json(result.smallest) if result.smallest else None,
+            "misses": misses(result.smallest, budgets) if result.smallest else [],
+        }, out, indent=2)
+        out.write("\n")
+        return
+    console = make_console(out)
+    console.print(f"Searched {result.searched:,} candidates ({', '.join(searched['models'])}: "
+                  f"{len(searched['alphas'])} α × {len(searched['resolutions'])} resolutions); "
+                  f"{result.feasible:,} within budget ({dtype} sizes).", soft_wrap=True)
+    if best is None:
+        smallest = result.smallest
+        console.print(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: "
+                      + "; ".join(misses(smallest, budgets)) + ".", soft_wrap=True)
+        return
+    ranking = "published top-1" if objective == "top1" else LABELS[objective]
+    console.print(f"[bold]Best by {ranking}: {describe_candidate(best)}[/bold]: {best.madds:,} mult-adds, "
+                  f"{best.params:,} params" + (f", top-1 {best.top1:.1f}%" if best.top1 is not None else "")
+                  + ".", soft_wrap=True)
+    console.print("Budget use: " + _budget_line(best, budgets) + ".", soft_wrap=True)
+    write_grid(Grid(title=f"Top {len(result.ranked)} by {ranking}", headers=["#"] + CANDIDATE_HEADERS,
+                    right={0, 4, 5, 6, 7, 8}, rows=_candidate_rows(result.ranked), csv_headers=[], csv_rows=[]),
+               "table", out)
+    if result.unranked:
+        console.print(f"{len(result.unranked):,} candidates within budget have no published top-1 and are not "
+                      f"ranked; the largest is {describe_candidate(result.unranked[0])} "
+                      f"({format_count(result.unranked[0].madds)} mult-adds).", soft_wrap=True)
+    write_grid(Grid(title="Pareto frontier: no other candidate within budget has more mult-adds and more params",
+                    headers=CANDIDATE_HEADERS, right={3, 4, 5, 6, 7},
+                    rows=_candidate_rows(result.frontier, numbered=False), csv_headers=[], csv_rows=[]),
+               "table", out)
+
+
+# --------------------------------------------------------------------------- plot (text)
+
+
+def render_plot_text(points: list[Candidate], frontier: list[Candidate], budgets: Budgets, out: IO[str]) -> None:
+    """A compact text chart: checkpoints by mult-adds, top-1 as a bar."""
+    low, high = min(c.top1 for c in points), max(c.top1 for c in points)
+    width = 30
+    on_frontier = set(frontier)
+    rows = []
+    for c in sorted(points, key=lambda c: (c.madds, c.params)):
+        bar = "█" * max(1, round(width * (c.top1 - low) / (high - low))) if high > low else "█"
+        mark = "◆" if c in on_frontier else ""
+        fits = "" if not budgets.items() else ("yes" if budgets.admit(c) else "no")
+        rows.append([c.model, format_alpha(c.alpha), _res(c.resolution), format_count(c.madds),
+                     format_count(c.params, 2), f"{c.top1:.1f}", f"{bar} {mark}"] + ([fits] if fits else []))
+    headers = ["model", "α", "res", "mult-adds", "params", "top-1 %", f"top-1 {low:.1f}–{high:.1f}%"]
+    if budgets.items():
+        headers.append("fits")
+    write_grid(Grid(title="Published checkpoints by mult-adds (◆ on the accuracy frontier)", headers=headers,
+                    right={3, 4, 5}, rows=rows, csv_headers=[], csv_rows=[]), "table", out)

@@ -1,0 +1,247 @@
+"""Costs over an alpha x resolution grid, and the search for the largest model
+within budgets. Symbolic and incremental: never touches torch, never expands
+the spec once per candidate.
+
+A layer's channels depend only on alpha and its spatial size only on the
+resolution. So the spec is expanded once per alpha (channels) and once per
+resolution (H x W of every layer), and each cost formula is probed for how it
+depends on area: a convolution's mult-adds are (mult-adds at 1x1 output) x
+(output area), an fc's (mult-adds at 1x1 input) x (input area), parameters
+do not depend on area. A candidate's total is then a dot product. A formula
+that is not of that shape is evaluated directly for every candidate, so the
+result is always exactly what ``count(expand(spec, alpha, resolution))`` gives
+(tests/test_search.py checks it against brute force).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+from operator import add, mul
+from typing import NamedTuple
+
+from .costs import layer_cost
+from .expand import Layer, expand
+from .spec import Spec
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+METRICS = ("madds", "params", "size", "activations")
+
+
+class Candidate(NamedTuple):
+    model: str
+    alpha: Fraction
+    resolution: tuple[int, int]
+    madds: int
+    params: int
+    bn_params: int
+    size_bytes: int        # params + one bias per BatchNorm-folded conv, x dtype bytes
+    activation_bytes: int  # the largest input + output of any one layer, x dtype bytes
+    top1: float | None = None
+
+    def metric(self, name: str) -> int:
+        return {"madds": self.madds, "params": self.params, "size": self.size_bytes,
+                "activations": self.activation_bytes}[name]
+
+
+def deployed_params(layers: tuple[Layer, ...], params: int) -> int:
+    """What a deployment stores: the parameters, plus the bias that folding a
+    BatchNorm into a bias-free convolution creates (one per output channel)."""
+    return params + sum(lay.out_shape[0] for lay in layers if lay.bn and not lay.bias)
+
+
+def peak_activations(layers: tuple[Layer, ...]) -> int:
+    """Elements live at the peak of a layer-by-layer runtime: the largest
+    input + output of any single layer."""
+    return max(lay.activations for lay in layers)
+
+
+def _at(layer: Layer, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Layer:
+    return dataclasses.replace(layer, in_shape=(layer.in_shape[0], *in_hw), out_shape=(layer.out_shape[0], *out_hw))
+
+
+QUANTITIES = ("madds", "params", "bn_params")
+
+
+def _area_forms(layer: Layer) -> dict[str, str] | None:
+    """How each quantity of the layer's cost formula depends on area, found by
+    evaluating it at a few sizes: 'const', 'in' or 'out' (proportional to the
+    input or output H x W), 'in+' or 'out+' (affine: proportional plus a
+    constant, like an fc's weights and bias), or None for any other shape."""
+    probes = {key: layer_cost(_at(layer, *hw)) for key, hw in {
+        "11": ((1, 1), (1, 1)), "in2": ((1, 2), (1, 1)), "in3": ((1, 3), (1, 1)),
+        "out2": ((1, 1), (1, 2)), "out3": ((1, 1), (1, 3)), "both": ((1, 2), (1, 2))}.items()}
+    forms = {}
+    for q in QUANTITIES:
+        v = {key: getattr(cost, q) for key, cost in probes.items()}
+        d_in, d_out = v["in2"] - v["11"], v["out2"] - v["11"]
+        linear = (v["in3"] - v["11"] == 2 * d_in and v["out3"] - v["11"] == 2 * d_out
+                  and v["both"] - v["11"] == d_in + d_out)
+        if not linear or (d_in and d_out):
+            return None
+        if not d_in and not d_out:
+            forms[q] = "const"
+        else:
+            side, slope = ("in", d_in) if d_in else ("out", d_out)
+            forms[q] = side if v["11"] == slope else side + "+"
+    return forms
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """One quantity at one alpha: constant + sum(per_in x input areas) + sum(per_out x output areas)."""
+
+    constant: int
+    per_in: list[int] | None
+    per_out: list[int] | None
+
+    def at(self, in_area: list[int], out_area: list[int]) -> int:
+        total = self.constant
+        if self.per_in is not None:
+            total += sum(map(mul, self.per_in, in_area))
+        if self.per_out is not None:
+            total += sum(map(mul, self.per_out, out_area))
+        return total
+
+
+@dataclass(frozen=True)
+class _Width:
+    """Everything about one alpha that does not depend on the resolution."""
+
+    layers: tuple[Layer, ...]
+    terms: dict[str, _Terms]
+    folded_biases: int
+    c_in: list[int]
+    c_out: list[int]
+
+
+def _width(spec: Spec, alpha: Fraction, classes: int | None, forms: list[dict[str, str] | None]) -> _Width:
+    layers = expand(spec, alpha, (1, 1), classes)  # every layer at 1x1: the formulas' unit values
+    units = [layer_cost(layer) if form is not None else None for layer, form in zip(layers, forms)]
+    terms = {}
+    for q in QUANTITIES:
+        constant, per_in, per_out = 0, [0] * len(layers), [0] * len(layers)
+        for i, (layer, form, unit) in enumerate(zip(layers, forms, units)):
+            if form is None:
+                continue
+            value, shape = getattr(unit, q), form[q]
+            if shape == "const":
+                constant += value
+                continue
+            if shape.endswith("+"):  # affine: the slope from one more evaluation
+                wide = getattr(layer_cost(_at(layer, (1, 2), (1, 1)) if shape == "in+" else
+                                          _at(layer, (1, 1), (1, 2))), q)
+                constant += 2 * value - wide
+                value = wide - value
+            (per_in if shape.startswith("in") else per_out)[i] = value
+        terms[q] = _Terms(constant, per_in if any(per_in) else None, per_out if any(per_out) else None)
+    return _Width(layers, terms, deployed_params(layers, 0),
+                  [lay.in_shape[0] for lay in layers], [lay.out_shape[0] for lay in layers])
+
+
+def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype: str = "fp32",
+             top1: dict | None = None) -> list[Candidate]:
+    """Every alpha x resolution of ``spec`` as a Candidate, alpha-major."""
+    nbytes = DTYPE_BYTES[dtype]
+    alphas = list(alphas)
+    areas = {}
+    for res in resolutions:
+        shaped = expand(spec, alphas[0], res, classes)
+        areas[res] = ([lay.in_shape[1] * lay.in_shape[2] for lay in shaped],
+                      [lay.out_shape[1] * lay.out_shape[2] for lay in shaped],
+                      [(lay.in_shape[1:], lay.out_shape[1:]) for lay in shaped])
+    forms = [_area_forms(layer) for layer in expand(spec, alphas[0], (1, 1), classes)]
+    direct = [i for i, form in enumerate(forms) if form is None]
+    top1 = top1 or {}
+    out = []
+    for alpha in alphas:
+        w = _width(spec, alpha, classes, forms)
+        madds_t, params_t, bn_t = w.terms["madds"], w.terms["params"], w.terms["bn_params"]
+        for res in resolutions:
+            in_area, out_area, hw = areas[res]
+            madds, params, bn_params = madds_t.at(in_area, out_area), params_t.at(in_area, out_area), \
+                bn_t.at(in_area, out_area)
+            for i in direct:  # formulas of no simple shape: evaluated as they are
+                cost = layer_cost(_at(w.layers[i], *hw[i]))
+                madds, params, bn_params = madds + cost.madds, params + cost.params, bn_params + cost.bn_params
+            peak = max(map(add, map(mul, w.c_in, in_area), map(mul, w.c_out, out_area)))
+            out.append(Candidate(spec.name, alpha, res, madds, params, bn_params,
+                                 (params + w.folded_biases) * nbytes, peak * nbytes, top1.get((alpha, res))))
+    return out
+
+
+# --------------------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Upper limits, inclusive; None where not set. Sizes in bytes."""
+
+    max_madds: int | None = None
+    max_params: int | None = None
+    max_size: int | None = None
+    max_activations: int | None = None
+
+    def items(self) -> list[tuple[str, int]]:
+        """(metric, limit) for every limit that is set."""
+        pairs = [("madds", self.max_madds), ("params", self.max_params), ("size", self.max_size),
+                 ("activations", self.max_activations)]
+        return [(metric, limit) for metric, limit in pairs if limit is not None]
+
+    def admit(self, candidate: Candidate) -> bool:
+        return all(candidate.metric(metric) <= limit for metric, limit in self.items())
+
+
+@dataclass(frozen=True)
+class Fit:
+    searched: int
+    feasible: int
+    ranked: tuple[Candidate, ...]      # best first, at most top
+    unranked: tuple[Candidate, ...]    # top1 objective: feasible candidates with no published top-1
+    frontier: tuple[Candidate, ...]
+    smallest: Candidate | None         # when nothing fits: the candidate that comes closest
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None
+
+
+OBJECTIVES = ("madds", "params", "top1")
+
+
+def _size_key(c: Candidate):
+    return (c.madds, c.alpha, c.resolution[0] * c.resolution[1], c.resolution)
+
+
+def rank_key(objective: str):
+    """Larger is better; ties: larger alpha, then larger resolution."""
+    if objective == "params":
+        return lambda c: (c.params, *_size_key(c))
+    if objective == "top1":
+        return lambda c: (c.top1, *_size_key(c))
+    return _size_key
+
+
+def frontier(candidates: list[Candidate]) -> tuple[Candidate, ...]:
+    """The candidates no other beats on both mult-adds and params (has at least
+    as many of both and more of one): the largest models in each direction of
+    the width-for-resolution trade, largest mult-adds first."""
+    result, most_params = [], -1
+    for c in sorted(candidates, key=lambda c: (-c.madds, -c.params, -c.alpha, -c.resolution[0] * c.resolution[1])):
+        if c.params > most_params:
+            result.append(c)
+            most_params = c.params
+    return tuple(result)
+
+
+def fit(candidates: list[Candidate], budgets: Budgets, objective: str = "madds", top: int = 5) -> Fit:
+    feasible = [c for c in candidates if budgets.admit(c)]
+    unranked: list[Candidate] = []
+    rankable = feasible
+    if objective == "top1":
+        rankable = [c for c in feasible if c.top1 is not None]
+        unranked = sorted((c for c in feasible if c.top1 is None), key=_size_key, reverse=True)
+    ranked = sorted(rankable, key=rank_key(objective), reverse=True)[:top]
+    smallest = None if feasible else min(candidates, key=lambda c: (c.madds, c.params, c.alpha))
+    return Fit(len(candidates), len(feasible), tuple(ranked), tuple(unranked), frontier(feasible), smallest)
