@@ -150,8 +150,8 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
     else:
         values = []
         for part in _steps(text, "resolutions", lambda p: p):
-            h, _, w = part.strip().lower().replace("×", "x").partition("x")
-            values.append((side(h), side(w) if w else side(h)))
+            h, x, w = part.strip().lower().replace("×", "x").partition("x")
+            values.append((side(h), side(w) if x else side(h)))
     bad = [v for v in values if not (1 <= v[0] <= 1_000_000 and 1 <= v[1] <= 1_000_000)]
     if bad:
         raise UnitError(f"resolutions: each side must be between 1 and 1,000,000, got {bad[0][0]}x{bad[0][1]}")
