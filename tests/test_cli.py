@@ -163,10 +163,12 @@ def test_python_dash_m_and_version():
     assert version.stdout.startswith("mnsize, version ")
 
 
-def test_table_never_imports_torch():
+def test_counting_commands_never_import_torch():
+    """table, fit, grid and plot run in one process; torch is never imported."""
     code = ("import sys; from mnsize.cli import main\n"
-            "try:\n    main(['table', '--standard'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "try:\n    main(['table', '--by-kind', '-f', 'json'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "for args in (['table', '--standard'], ['table', '--by-kind', '-f', 'json'],\n"
+            "             ['fit', '--max-madds', '150M'], ['grid'], ['plot']):\n"
+            "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, (args, e.code)\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -281,15 +281,3 @@ def test_plot_bad_input_writes_nothing(tmp_path, monkeypatch, args, fragment):
     assert result.exit_code == 2
     assert fragment in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
-
-
-def test_search_commands_never_import_torch():
-    import subprocess
-    import sys
-
-    code = ("import sys; from mnsize.cli import main\n"
-            "for args in (['fit', '--max-madds', '150M'], ['grid'], ['plot']):\n"
-            "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, (args, e.code)\n"
-            "assert 'torch' not in sys.modules\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
