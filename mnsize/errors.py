@@ -8,29 +8,20 @@ class MnsizeError(Exception):
     """Bad input or a tool failure: reported as one line, exit status 2."""
 
 
-class SpecError(MnsizeError):
-    """A layer spec that cannot be loaded or expanded.
+class FileError(MnsizeError):
+    """A problem at a known place in an input file.
 
-    Knows where the problem is: the file (and line, when known), the layer
-    (its 1-based position in the spec's ``layers`` list and its kind or name)
-    and the key, so the message points at exactly what to fix.
+    Knows the file (and line, when known), the item within it (a spec's layer,
+    a budget entry) and the key, so the message points at exactly what to fix:
+    ``configs/x.yaml:14: layer 3 (dwsep): key 'stride': expected ...``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | None = None,
-        line: int | None = None,
-        layer: int | None = None,
-        layer_label: str | None = None,
-        key: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 item: str | None = None, key: str | None = None) -> None:
         self.message = message
         self.file = file
         self.line = line
-        self.layer = layer
-        self.layer_label = layer_label
+        self.item = item
         self.key = key
         super().__init__(str(self))
 
@@ -38,9 +29,35 @@ class SpecError(MnsizeError):
         where = []
         if self.file is not None:
             where.append(f"{self.file}:{self.line}" if self.line else self.file)
-        if self.layer is not None:
-            label = f" ({self.layer_label})" if self.layer_label else ""
-            where.append(f"layer {self.layer}{label}")
+        if self.item is not None:
+            where.append(self.item)
         if self.key is not None:
             where.append(f"key '{self.key}'")
         return ": ".join(where + [self.message])
+
+
+class SpecError(FileError):
+    """A layer spec that cannot be loaded or expanded; ``layer`` is the 1-based
+    position in the spec's ``layers`` list."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 layer: int | None = None, layer_label: str | None = None, key: str | None = None) -> None:
+        self.layer = layer
+        self.layer_label = layer_label
+        item = None
+        if layer is not None:
+            item = f"layer {layer}" + (f" ({layer_label})" if layer_label else "")
+        super().__init__(message, file=file, line=line, item=item, key=key)
+
+
+class BudgetError(FileError):
+    """A budgets file that cannot be loaded; ``entry`` is the 1-based position in
+    its ``budgets`` list."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 entry: int | None = None, name: str | None = None, key: str | None = None) -> None:
+        self.entry = entry
+        item = None
+        if entry is not None:
+            item = f"budget {entry}" + (f" ({name})" if name else "")
+        super().__init__(message, file=file, line=line, item=item, key=key)

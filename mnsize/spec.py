@@ -23,10 +23,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import yaml
-
-from .errors import MnsizeError, SpecError
+from .errors import SpecError
 from .width import RULES, WidthRule
+from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 #: Layer kinds a spec may use, with the keys each accepts beyond ``kind``.
 #: ``None`` marks a required key; any other value is the default.
@@ -42,7 +41,6 @@ LAYER_KEYS: dict[str, dict[str, object]] = {
 ACTIVATIONS = ("relu", "relu6", "hardswish", "none")
 TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
 MAX_LAYERS = 10_000
-MAX_FILE_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -91,63 +89,13 @@ class Spec:
 def load_spec(path: str | os.PathLike, display: str | None = None) -> Spec:
     """Load and validate a spec file. ``display`` is the name used in errors."""
     shown = display or os.fspath(path)
-    try:
-        with open(path, "rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise MnsizeError(f"{shown}: no such spec file") from None
-    except IsADirectoryError:
-        raise MnsizeError(f"{shown}: is a directory, not a spec file") from None
-    except OSError as exc:
-        raise MnsizeError(f"{shown}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_FILE_BYTES:,} bytes, the most a spec may be", file=shown)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", file=shown) from None
-    return parse_spec(text, shown)
+    return parse_spec(read_text(path, shown, SpecError), shown)
 
 
 def parse_spec(text: str, file: str = "<spec>") -> Spec:
     """Parse spec text (the contents of a YAML file) into a Spec."""
-    data, node = _safe_load(text, file)
+    data, node = load_yaml(text, file, SpecError)
     return _Validator(file, node).spec(data)
-
-
-def _safe_load(text: str, file: str) -> tuple[object, yaml.Node | None]:
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(f"invalid YAML: {problem}", file=file, line=line) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", file=file) from None
-    except RecursionError:
-        raise SpecError("invalid YAML: nested too deeply", file=file) from None
-    finally:
-        loader.dispose()
-    return data, node
-
-
-def _key_lines(node: yaml.Node | None) -> dict[str, int]:
-    """Line (1-based) of each key of a YAML mapping node."""
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-
-
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
 
 
 # --------------------------------------------------------------------------- validation
@@ -157,11 +105,10 @@ class _Validator:
     """Checks one parsed document; knows the file and the YAML node tree so that
     every error carries a line number."""
 
-    def __init__(self, file: str, node: yaml.Node | None) -> None:
+    def __init__(self, file: str, node) -> None:
         self.file = file
-        self.top_lines = _key_lines(node)
-        layers = _child(node, "layers")
-        self.layer_nodes = list(layers.value) if isinstance(layers, yaml.SequenceNode) else []
+        self.top_lines = key_lines(node)
+        self.layer_nodes = items(child(node, "layers"))
 
     # -- errors
     def fail(self, message: str, key: str | None = None, *, position: int | None = None,
@@ -169,7 +116,7 @@ class _Validator:
         line = None
         if position is not None:
             node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
-            line = _key_lines(node).get(key or "", None) or (node.start_mark.line + 1 if node else None)
+            line = key_lines(node).get(key or "", None) or line_of(node)
         elif key is not None:
             line = self.top_lines.get(key.split(".")[0])
         return SpecError(message, file=self.file, line=line, layer=position, layer_label=label, key=key)
@@ -310,7 +257,7 @@ class _Validator:
         return LayerSpec(
             kind=kind,
             position=position,
-            line=node.start_mark.line + 1 if node is not None else None,
+            line=line_of(node),
             name=name,
             out=out,
             kernel=kernel,

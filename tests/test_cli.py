@@ -107,7 +107,7 @@ BAD_ARGS = [
     (["--rho", "0"], "--rho"),
     (["--res", "128", "--rho", "0.5"], "--res or --rho"),
     (["--model", "mobilenet_v9"], "unknown model 'mobilenet_v9'"),
-    (["--model", "missing.yaml"], "missing.yaml: no such spec file"),
+    (["--model", "missing.yaml"], "missing.yaml: no such file"),
     (["--format", "xml"], "--format"),
     (["--classes", "0"], "--classes"),
     (["--by-kind", "--standard"], "--by-kind or --standard"),

@@ -100,7 +100,7 @@ def test_duplicate_names_are_refused(tiny):
 
 
 def test_file_errors(tmp_path):
-    with pytest.raises(MnsizeError, match="nope.yaml: no such spec file"):
+    with pytest.raises(MnsizeError, match="nope.yaml: no such file"):
         load_spec(tmp_path / "nope.yaml", display="nope.yaml")
     raw = tmp_path / "latin1.yaml"
     raw.write_bytes(b"name: caf\xe9\n")
