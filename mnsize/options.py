@@ -10,7 +10,7 @@ from fractions import Fraction
 import click
 
 from .expand import MAX_SIDE, to_alpha
-from .units import UnitError, parse_alphas, parse_quantity, parse_resolutions
+from .units import UnitError, parse_alphas, parse_percent, parse_quantity, parse_resolutions
 
 
 class AlphaType(click.ParamType):
@@ -82,7 +82,8 @@ class QuantityType(click.ParamType):
 
 
 class GridType(click.ParamType):
-    """A list ('0.25,0.5') or an inclusive range ('0.10:1.40:0.01') of alphas or resolutions."""
+    """A value parsed by one of mnsize.units' parsers: a list ('0.25,0.5') or an
+    inclusive range ('0.10:1.40:0.01') of alphas or resolutions, a percentage."""
 
     def __init__(self, name: str, parse) -> None:
         self.name = name
@@ -98,6 +99,7 @@ class GridType(click.ParamType):
 
 
 ALPHA_GRID = GridType("alphas", parse_alphas)
+PERCENT = GridType("percent", parse_percent)
 RESOLUTION_GRID = GridType("resolutions", parse_resolutions)
 COUNT = QuantityType("count")
 BYTES = QuantityType("bytes")

@@ -197,9 +197,9 @@ def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[s
         write_grid(grid_of(config, report), fmt, out)
 
 
-def write_grid(grid: Grid, fmt: str, out: IO[str], alarm=None) -> None:
-    """Write ``grid`` as csv, markdown or a rich table; rows for which ``alarm``
-    is true are highlighted in the table."""
+def write_grid(grid: Grid, fmt: str, out: IO[str], row_style=None) -> None:
+    """Write ``grid`` as csv, markdown or a rich table; ``row_style(row)`` gives
+    a rich style for a row of the table (None for none)."""
     if fmt == "csv":
         import csv
 
@@ -215,7 +215,7 @@ def write_grid(grid: Grid, fmt: str, out: IO[str], alarm=None) -> None:
         for note in grid.notes:
             out.write(f"\n{note}\n")
     else:
-        _rich_table(grid, out, alarm)
+        _rich_table(grid, out, row_style)
 
 
 def make_console(out: IO[str]):
@@ -232,7 +232,7 @@ def make_console(out: IO[str]):
     return _Console(file=out, highlight=False, width=None if out.isatty() else 200)
 
 
-def _rich_table(grid: Grid, out: IO[str], alarm=None) -> None:
+def _rich_table(grid: Grid, out: IO[str], row_style=None) -> None:
     from rich.table import Table
 
     console = make_console(out)
@@ -242,7 +242,7 @@ def _rich_table(grid: Grid, out: IO[str], alarm=None) -> None:
         table.add_column(header, justify="right" if i in grid.right else "left",
                          footer=grid.totals[i] if grid.totals else "", no_wrap=True)
     for row in grid.rows:
-        table.add_row(*row, style="bold red" if alarm and alarm(row) else None)
+        table.add_row(*row, style=row_style(row) if row_style else None)
     console.print(table)
     for note in grid.notes:
         console.print(note, soft_wrap=True)
@@ -308,7 +308,8 @@ def render_verification(v, device: str, fmt: str, out: IO[str]) -> None:
         json.dump(verification_json(v), out, indent=2)
         out.write("\n")
     else:
-        write_grid(verification_grid(v, device), "table", out, alarm=lambda row: row[-1] != "ok")
+        write_grid(verification_grid(v, device), "table", out,
+                   row_style=lambda row: None if row[-1] == "ok" else "bold red")
 
 
 def render_verifications(results: list, device: str, fmt: str, out: IO[str]) -> None:
@@ -335,4 +336,4 @@ def render_verifications(results: list, device: str, fmt: str, out: IO[str]) -> 
         headers=["model", "α", "resolution", "mult-adds", "params", "bn params", "status"],
         right={3, 4, 5}, rows=rows, csv_headers=[], csv_rows=[],
         notes=[f"{len(results) - bad} of {len(results)} configurations agree with torch in every layer."])
-    write_grid(grid, "table", out, alarm=lambda row: not row[-1].startswith("ok"))
+    write_grid(grid, "table", out, row_style=lambda row: None if row[-1].startswith("ok") else "bold red")

@@ -156,3 +156,19 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
     if bad:
         raise UnitError(f"resolutions: each side must be between 1 and 1,000,000, got {bad[0][0]}x{bad[0][1]}")
     return list(dict.fromkeys(values))
+
+
+def parse_percent(value: object) -> Fraction:
+    """'90%' or a fraction such as 0.9, as an exact Fraction in (0, 10]."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UnitError(f"expected a percentage such as 90% or 5%, got {value!r}")
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    try:
+        share = Fraction(text[:-1]) / 100 if text.endswith("%") else Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise UnitError(f"expected a percentage such as 90% or 5%, got {value!r}") from None
+    if not text.endswith("%") and share > 1:
+        raise UnitError(f"write {text}% for a percentage, or a fraction such as 0.9; got {value!r}")
+    if not 0 <= share <= 10:
+        raise UnitError(f"expected a percentage between 0% and 1000%, got {value!r}")
+    return share

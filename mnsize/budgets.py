@@ -1,0 +1,156 @@
+"""Budgets files: the limits a CI gate holds models to, validated strictly.
+
+    budgets:
+      - name: phone-backbone
+        model: mobilenet_v1        # built-in name, or a spec path relative to this file
+        alpha: 0.75
+        resolution: 160            # or [H, W]; default: the spec's
+        max_madds: 200M
+        max_params: 3M
+        max_size: 3MB              # bytes at dtype (default fp32)
+        dtype: int8
+        max_activations: 1MB
+        warn_at: 90%               # optional: warn above 90% of a limit
+
+Every problem is a BudgetError naming the file, the line, the entry (its
+1-based position and name) and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import BudgetError
+from .expand import to_alpha
+from .models import is_path
+from .units import UnitError, parse_percent, parse_quantity
+from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
+
+LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
+              "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes")}
+ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", *LIMIT_KEYS)
+DTYPES = ("fp32", "fp16", "int8")
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One named configuration and its limits (metric -> limit, sizes in bytes)."""
+
+    name: str
+    model: str
+    alpha: Fraction
+    resolution: tuple[int, int] | None
+    classes: int | None
+    dtype: str
+    limits: tuple[tuple[str, int], ...]
+    warn_at: Fraction | None = None
+    file: str | None = None
+    line: int | None = None                              # the entry's first line
+    metric_lines: tuple[tuple[str, int], ...] = ()       # metric -> line of its max_ key
+
+    def line_of(self, metric: str) -> int | None:
+        return dict(self.metric_lines).get(metric, self.line)
+
+
+def load_budgets(path: str) -> list[Budget]:
+    text = read_text(path, path, BudgetError)
+    return parse_budgets(text, path, base=os.path.dirname(path))
+
+
+def parse_budgets(text: str, file: str, base: str = "") -> list[Budget]:
+    data, node = load_yaml(text, file, BudgetError)
+    if not isinstance(data, dict):
+        kind = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise BudgetError(f"expected a mapping with a 'budgets' list, got {kind}", file=file)
+    top = key_lines(node)
+    for key in data:
+        if key != "budgets":
+            raise BudgetError("unknown key (expected budgets)", file=file, line=top.get(str(key)), key=str(key))
+    entries = data.get("budgets")
+    if not isinstance(entries, list) or not entries:
+        raise BudgetError("expected a non-empty list of budgets", file=file, line=top.get("budgets"),
+                          key="budgets")
+    if len(entries) > MAX_ENTRIES:
+        raise BudgetError(f"{len(entries):,} budgets; at most {MAX_ENTRIES:,}", file=file, key="budgets")
+    nodes = items(child(node, "budgets"))
+    budgets, seen = [], {}
+    for index, entry in enumerate(entries, 1):
+        entry_node = nodes[index - 1] if index <= len(nodes) else None
+        budget = _entry(entry, index, file, entry_node, base)
+        if budget.name in seen:
+            raise BudgetError(f"duplicate budget name {budget.name!r} (first at budget {seen[budget.name]})",
+                              file=file, line=budget.line, entry=index, name=budget.name, key="name")
+        seen[budget.name] = index
+        budgets.append(budget)
+    return budgets
+
+
+def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
+    lines = key_lines(node)
+    name = entry.get("name") if isinstance(entry, dict) and isinstance(entry.get("name"), str) else None
+
+    def fail(message: str, key: str | None = None) -> BudgetError:
+        return BudgetError(message, file=file, line=lines.get(key or "") or line_of(node), entry=index, name=name,
+                           key=key)
+
+    if not isinstance(entry, dict):
+        raise fail(f"expected a mapping with name, model and max_ limits, got {entry!r}")
+    for key in entry:
+        if key not in ENTRY_KEYS:
+            raise fail(f"unknown key (expected {', '.join(ENTRY_KEYS)})", str(key))
+    for key in ("name", "model"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise fail(f"expected a non-empty string, got {entry.get(key)!r}" if key in entry
+                       else f"missing required key '{key}'", key)
+    model = entry["model"].strip()
+    if is_path(model) and not os.path.isabs(model):
+        model = os.path.join(base, model)
+    try:
+        alpha = to_alpha(entry.get("alpha", "1.0"))
+    except ValueError as exc:
+        raise fail(str(exc), "alpha") from None
+    limits, metric_lines = [], []
+    for key, (metric, kind) in LIMIT_KEYS.items():
+        if key in entry:
+            try:
+                limits.append((metric, parse_quantity(entry[key], kind)))
+            except UnitError as exc:
+                raise fail(str(exc), key) from None
+            metric_lines.append((metric, lines.get(key) or line_of(node)))
+    if not limits:
+        raise fail(f"no limit: give at least one of {', '.join(LIMIT_KEYS)}")
+    dtype = entry.get("dtype", "fp32")
+    if dtype not in DTYPES:
+        raise fail(f"expected one of {', '.join(DTYPES)}, got {dtype!r}", "dtype")
+    warn_at = None
+    if "warn_at" in entry:
+        try:
+            warn_at = parse_percent(entry["warn_at"])
+        except UnitError as exc:
+            raise fail(str(exc), "warn_at") from None
+    return Budget(
+        name=entry["name"].strip(), model=model, alpha=alpha, resolution=_resolution(entry, fail),
+        classes=_classes(entry, fail), dtype=dtype, limits=tuple(limits), warn_at=warn_at, file=file,
+        line=line_of(node), metric_lines=tuple(metric_lines))
+
+
+def _resolution(entry: dict, fail) -> tuple[int, int] | None:
+    if "resolution" not in entry:
+        return None
+    value = entry["resolution"]
+    sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1_000_000 for s in sides):
+        raise fail(f"expected a resolution such as 224 or [320, 240], got {value!r}", "resolution")
+    return (sides[0], sides[1])
+
+
+def _classes(entry: dict, fail) -> int | None:
+    value = entry.get("classes")
+    if value is None and "classes" not in entry:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise fail(f"expected an integer >= 1, got {value!r}", "classes")
+    return value
