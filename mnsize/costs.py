@@ -64,10 +64,21 @@ def fc_cost(layer: Layer) -> Cost:
     return Cost(madds=weights, params=weights + (layer.out_shape[0] if layer.bias else 0), bn_params=0)
 
 
-@formula("avgpool")
-def pool_cost(layer: Layer) -> Cost:
-    """Global average pooling: no mult-adds and no parameters (the paper counts
-    its additions as free, like BatchNorm and activations)."""
+@formula("se")
+def se_cost(layer: Layer) -> Cost:
+    """Squeeze-and-excite (Hu et al. 2018, as MobileNetV3 uses it): global
+    pooling, a 1x1 conv C -> s with bias, a 1x1 conv s -> C with bias, then a
+    channel-wise scale. Both convs run on the pooled 1x1 map, so per image
+    mult-adds = C*s + s*C and weights 2*C*s plus s + C biases; the pooling and
+    the scaling multiply add none, by the paper's convention."""
+    channels, squeeze = layer.in_shape[0], layer.squeeze
+    return Cost(madds=2 * channels * squeeze, params=2 * channels * squeeze + squeeze + channels, bn_params=0)
+
+
+@formula("avgpool", "dropout")
+def free_cost(layer: Layer) -> Cost:
+    """Global average pooling and dropout: no mult-adds and no parameters (the
+    paper counts pooling's additions as free, like BatchNorm and activations)."""
     return Cost(0, 0, 0)
 
 

@@ -16,10 +16,13 @@ from fractions import Fraction
 
 from .errors import SpecError
 from .spec import LayerSpec, Spec
+from .width import make_divisible
 
 Shape = tuple[int, int, int]  # (channels, height, width)
 
 MAX_ALPHA = Fraction(100)
+#: default block names: ir1, ir2, ... rather than inverted_residual1
+SHORT_NAMES = {"inverted_residual": "ir"}
 MAX_SIDE = 1_000_000
 
 
@@ -27,10 +30,13 @@ MAX_SIDE = 1_000_000
 class Layer:
     """One concrete layer: an operation with resolved input and output shapes.
 
-    ``kind`` is one of conv, dw, pw, avgpool, fc. ``block`` names the spec row
-    instance it came from: a ``dwsep`` row yields two layers, ``<block>.dw``
-    and ``<block>.pw``. ``kernel`` and ``stride`` are None where they do not
-    apply (global pooling, fully connected).
+    ``kind`` is one of conv, dw, pw, se, avgpool, dropout, fc. ``block`` names
+    the spec row instance it came from: a ``dwsep`` row yields ``<block>.dw``
+    and ``<block>.pw``; an ``inverted_residual`` row ``<block>.expand`` (unless
+    the hidden width equals the input's), ``<block>.dw``, ``<block>.se`` (with
+    squeeze-and-excite) and ``<block>.project``, whose ``residual`` flag says
+    the block's input is added to its output. ``kernel`` and ``stride`` are
+    None where they do not apply (pooling, squeeze-and-excite, dropout, fc).
     """
 
     index: int
@@ -45,7 +51,10 @@ class Layer:
     bias: bool
     bn: bool
     act: str
-    position: int  # the spec row (1-based) this layer came from
+    position: int          # the spec row (1-based) this layer came from
+    squeeze: int = 0       # se: the squeezed width
+    residual: bool = False  # the block's input is added to this layer's output
+    p: float = 0.0         # dropout: the probability
 
     @property
     def activations(self) -> int:
@@ -121,25 +130,33 @@ class _Builder:
         self.counts: dict[str, int] = {}
         self.names: set[str] = set()
 
-    def width(self, row: LayerSpec) -> int:
+    def scaled(self, row: LayerSpec, channels: int, key: str = "out") -> int:
+        """The table's ``channels`` at this alpha, as the row's ``scale`` says."""
+        if row.scale == "none":
+            return channels
+        alpha = max(Fraction(1), self.alpha) if row.scale == "up" else self.alpha
+        result = self.spec.width.apply(channels, alpha)
+        if result < 1:
+            raise SpecError(
+                f"the {self.spec.width.describe()} width rule gives {result} channels for {key}={channels} "
+                f"at alpha={float(self.alpha):g}",
+                file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label, key=key)
+        return result
+
+    def width(self, row: LayerSpec, c_in: int) -> int:
         if row.kind == "fc" and row.out == 0:
             return self.classes
-        if not row.scale:
-            return row.out
-        channels = self.spec.width.apply(row.out, self.alpha)
-        if channels < 1:
-            raise SpecError(
-                f"the {self.spec.width.describe()} width rule gives {channels} channels for out={row.out} "
-                f"at alpha={float(self.alpha):g}",
-                file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label, key="out")
-        return channels
+        if row.t:  # an expansion of the input, already at this alpha
+            return max(1, round(c_in * row.t))
+        return self.scaled(row, row.out)
 
     def block_name(self, row: LayerSpec, repeat: int) -> str:
         if row.name:
             name = row.name if row.repeat == 1 else f"{row.name}_{repeat + 1}"
         else:
-            self.counts[row.kind] = self.counts.get(row.kind, 0) + 1
-            name = f"{row.kind}{self.counts[row.kind]}"
+            prefix = SHORT_NAMES.get(row.kind, row.kind)
+            self.counts[prefix] = self.counts.get(prefix, 0) + 1
+            name = f"{prefix}{self.counts[prefix]}"
         if name in self.names:
             raise SpecError(f"duplicate layer name {name!r}", file=self.spec.file, line=row.line,
                             layer=row.position, layer_label=row.label, key="name")
@@ -147,12 +164,12 @@ class _Builder:
         return name
 
     def emit(self, row: LayerSpec, name: str, block: str, kind: str, in_shape: Shape, out_shape: Shape,
-             kernel: int | None, stride: int | None, groups: int = 1) -> Shape:
+             kernel: int | None, stride: int | None, groups: int = 1, **extra) -> Shape:
         conv = kind in ("conv", "dw", "pw")
+        fields = {"bias": row.bias, "bn": row.bn and conv, "act": row.act, **extra}
         self.layers.append(Layer(
             index=len(self.layers) + 1, name=name, block=block, kind=kind, in_shape=in_shape,
-            out_shape=out_shape, kernel=kernel, stride=stride, groups=groups,
-            bias=row.bias, bn=row.bn and conv, act=row.act, position=row.position))
+            out_shape=out_shape, kernel=kernel, stride=stride, groups=groups, position=row.position, **fields))
         return out_shape
 
     def add(self, row: LayerSpec, shape: Shape, repeat: int) -> Shape:
@@ -162,18 +179,43 @@ class _Builder:
         stride = row.stride if repeat == 0 else 1
         strided = (math.ceil(height / stride), math.ceil(width / stride))
         if row.kind == "conv":
-            return self.emit(row, block, block, "conv", shape, (self.width(row), *strided), row.kernel, stride)
+            return self.emit(row, block, block, "conv", shape, (self.width(row, channels), *strided), row.kernel,
+                             stride)
         if row.kind == "pw":
-            return self.emit(row, block, block, "pw", shape, (self.width(row), *strided), 1, stride)
+            return self.emit(row, block, block, "pw", shape, (self.width(row, channels), *strided), 1, stride)
         if row.kind == "dw":
             return self.emit(row, block, block, "dw", shape, (channels, *strided), row.kernel, stride, channels)
         if row.kind == "dwsep":
             mid = self.emit(row, f"{block}.dw", block, "dw", shape, (channels, *strided), row.kernel, stride,
                             channels)
-            return self.emit(row, f"{block}.pw", block, "pw", mid, (self.width(row), *strided), 1, 1)
+            return self.emit(row, f"{block}.pw", block, "pw", mid, (self.width(row, channels), *strided), 1, 1)
+        if row.kind == "inverted_residual":
+            return self.inverted_residual(row, block, shape, stride, strided)
         if row.kind == "avgpool":
-            return self.emit(row, block, block, "avgpool", shape, (channels, 1, 1), None, None)
+            return self.emit(row, block, block, "avgpool", shape, (channels, 1, 1), None, None, act="none")
+        if row.kind == "dropout":
+            return self.emit(row, block, block, "dropout", shape, shape, None, None, act="none", p=row.p)
         if row.kind == "fc":
-            return self.emit(row, block, block, "fc", shape, (self.width(row), 1, 1), None, None)
+            return self.emit(row, block, block, "fc", shape, (self.width(row, channels), 1, 1), None, None)
         raise SpecError(f"no expansion rule for layer kind {row.kind!r}", file=self.spec.file, line=row.line,
                         layer=row.position, key="kind")
+
+    def inverted_residual(self, row: LayerSpec, block: str, shape: Shape, stride: int,
+                          strided: tuple[int, int]) -> Shape:
+        """MobileNetV2's block (Sandler et al. 2018), with V3's options (Howard et
+        al. 2019): a 1x1 expansion to the hidden width (none when it equals the
+        input's), a depthwise KxK conv with the stride, optional squeeze-and-
+        excite, and a linear 1x1 projection; the input is added to the output
+        when the stride is 1 and the widths agree."""
+        c_in = shape[0]
+        hidden = max(1, round(c_in * row.t)) if row.t else self.scaled(row, row.expand, "expand")
+        out = self.scaled(row, row.out)
+        if hidden != c_in:
+            shape = self.emit(row, f"{block}.expand", block, "pw", shape, (hidden, *shape[1:]), 1, 1)
+        shape = self.emit(row, f"{block}.dw", block, "dw", shape, (hidden, *strided), row.kernel, stride, hidden)
+        if row.se:
+            # torchvision's rule: the squeeze is make_divisible(hidden // 4, 8)
+            shape = self.emit(row, f"{block}.se", block, "se", shape, shape, None, None, act="relu",
+                              squeeze=make_divisible(Fraction(hidden // 4), 8), bias=True)
+        return self.emit(row, f"{block}.project", block, "pw", shape, (out, *strided), 1, 1, act="none",
+                         residual=stride == 1 and c_in == out)

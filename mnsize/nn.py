@@ -6,8 +6,9 @@
     torch.Size([2, 1000])
 
 Each expanded layer becomes one module, named after it: ``conv1``,
-``dwsep1.dw`` (a container ``dwsep1`` holding ``dw`` and ``pw``), ``avgpool1``,
-``fc1``. A convolution is a ``ConvBNAct``: Conv2d (groups = channels for a
+``dwsep1.dw`` (a container ``dwsep1`` holding ``dw`` and ``pw``), ``ir3.se``,
+``avgpool1``, ``fc1``; an inverted residual block with a shortcut is a
+``Residual`` container that adds its input to its output. A convolution is a ``ConvBNAct``: Conv2d (groups = channels for a
 depthwise layer; padding (K-1)/2, which is SAME padding for odd kernels),
 then BatchNorm2d and the activation where the spec has them. Importing this
 module imports torch; nothing on the counting path does.
@@ -22,7 +23,7 @@ from .errors import MnsizeError
 from .expand import Layer, expand
 from .models import load_model
 
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish}
+ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
 
 
 def activation(name: str) -> nn.Module | None:
@@ -62,11 +63,41 @@ class Classifier(nn.Sequential):
             self.act = act
 
 
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excite as MobileNetV3 uses it: global average pooling, a 1x1
+    conv to the squeezed width (with bias) and ReLU, a 1x1 conv back (with
+    bias) and Hardsigmoid, then the input scaled channel by channel."""
+
+    def __init__(self, layer: Layer) -> None:
+        channels = layer.in_shape[0]
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, layer.squeeze, 1)
+        self.act = activation(layer.act) or nn.Identity()
+        self.fc2 = nn.Conv2d(layer.squeeze, channels, 1)
+        self.gate = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+
+
+class Residual(nn.Sequential):
+    """A block whose input is added to its output (an inverted residual with
+    stride 1 and equal widths)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + super().forward(x)
+
+
 def layer_module(layer: Layer) -> nn.Module:
     if layer.kind in ("conv", "dw", "pw"):
         return ConvBNAct(layer)
+    if layer.kind == "se":
+        return SqueezeExcite(layer)
     if layer.kind == "avgpool":
         return nn.AdaptiveAvgPool2d(1)
+    if layer.kind == "dropout":
+        return nn.Dropout(layer.p, inplace=True)
     if layer.kind == "fc":
         return Classifier(layer)
     raise MnsizeError(f"layer {layer.index} ({layer.name}): no PyTorch module for kind {layer.kind!r}")
@@ -77,12 +108,13 @@ class MobileNet(nn.Sequential):
 
     def __init__(self, layers: tuple[Layer, ...]) -> None:
         super().__init__()
+        residual = {layer.block for layer in layers if layer.residual}
         for layer in layers:
             parent: nn.Module = self
             *path, leaf = layer.name.split(".")
             for part in path:
                 if not hasattr(parent, part):
-                    parent.add_module(part, nn.Sequential())
+                    parent.add_module(part, Residual() if part in residual else nn.Sequential())
                 parent = getattr(parent, part)
             parent.add_module(leaf, layer_module(layer))
 

@@ -84,7 +84,8 @@ def layers_grid(config: Config, report: Report) -> Grid:
         lay = r.layer
         ks = "global" if lay.kind == "avgpool" else "-" if lay.kernel is None else f"{lay.kernel}×{lay.kernel}/{lay.stride}"
         acts = lay.activations
-        rows.append([str(lay.index), lay.name, lay.kind, _shape(lay.in_shape), _shape(lay.out_shape), ks,
+        kind = f"{lay.kind} +res" if lay.residual else lay.kind  # the block's input is added here
+        rows.append([str(lay.index), lay.name, kind, _shape(lay.in_shape), _shape(lay.out_shape), ks,
                      f"{r.madds:,}", f"{r.params:,}", f"{acts:,}", _pct(r.madds, report.madds)])
         raw.append([lay.index, lay.name, lay.kind, *lay.in_shape, *lay.out_shape,
                     "" if lay.kernel is None else lay.kernel, "" if lay.stride is None else lay.stride,

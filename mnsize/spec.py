@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .errors import SpecError
 from .width import RULES, WidthRule
@@ -34,11 +35,17 @@ LAYER_KEYS: dict[str, dict[str, object]] = {
     "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True},
     "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True},
     "dw": {**_CONV_KEYS, "kernel": 3},
-    "pw": {**_CONV_KEYS, "out": None, "scale": True},
+    "pw": {**_CONV_KEYS, "out": 0, "t": 0, "scale": True},
+    "inverted_residual": {"name": "", "repeat": 1, "stride": 1, "bn": True, "act": "", "out": None, "t": 0,
+                          "expand": 0, "kernel": 3, "se": False, "scale": True},
     "avgpool": {"name": ""},
+    "dropout": {"name": "", "p": None},
     "fc": {"name": "", "out": 0, "scale": True, "bias": True, "act": "none"},
 }
-ACTIVATIONS = ("relu", "relu6", "hardswish", "none")
+#: exactly one of each pair, where a kind has both
+ALTERNATIVES = {"pw": ("out", "t"), "inverted_residual": ("t", "expand")}
+ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "none")
+SCALES = {True: "alpha", False: "none", "up": "up"}
 TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
 MAX_LAYERS = 10_000
 
@@ -48,8 +55,12 @@ class LayerSpec:
     """One row of a spec's ``layers`` table, validated, with defaults filled in.
 
     ``out`` is the table's channel count before the width multiplier (0 for an
-    ``fc`` that maps to the spec's classes); ``scale`` False keeps it as
-    written at every alpha.
+    ``fc`` that maps to the spec's classes, or where ``t`` gives it). ``scale``
+    says how alpha applies to ``out`` and ``expand``: 'alpha' (the width rule
+    at alpha), 'none' (as written) or 'up' (at max(1, alpha)). ``t`` is an
+    expansion factor over the input channels (0: none); ``expand`` an
+    inverted residual's hidden width; ``se`` adds squeeze-and-excite; ``p`` is
+    a dropout probability.
     """
 
     kind: str
@@ -60,10 +71,14 @@ class LayerSpec:
     kernel: int
     stride: int
     repeat: int
-    scale: bool
+    scale: str
     bn: bool
     act: str
     bias: bool
+    t: Fraction = Fraction(0)
+    expand: int = 0
+    se: bool = False
+    p: float = 0.0
 
     @property
     def label(self) -> str:
@@ -128,6 +143,14 @@ class _Validator:
         if value < minimum:
             raise self.fail(f"expected an integer >= {minimum}, got {value}", key, **where)
         return value
+
+    def ratio(self, value: object, key: str, **where) -> Fraction:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"expected a positive number, got {value!r}", key, **where)
+        ratio = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+        if not 0 < ratio <= 1000:
+            raise self.fail(f"expected a number > 0 and <= 1000, got {value!r}", key, **where)
+        return ratio
 
     def boolean(self, value: object, key: str, **where) -> bool:
         if not isinstance(value, bool):
@@ -230,6 +253,12 @@ class _Validator:
         for key, default in schema.items():
             if default is None and key not in entry:
                 raise self.fail(f"a {kind} layer needs '{key}'", key, **where)
+        if kind in ALTERNATIVES:
+            given = [key for key in ALTERNATIVES[kind] if key in entry]
+            if len(given) != 1:
+                first, second = ALTERNATIVES[kind]
+                raise self.fail(f"a {kind} layer needs exactly one of '{first}' and '{second}'",
+                                given[-1] if given else None, **where)
         values = {key: entry.get(key, default) for key, default in schema.items()}
 
         def number(key: str, fallback: int) -> int:
@@ -243,8 +272,9 @@ class _Validator:
             name = self.text(name, "name", **where)
             if not name.replace("_", "").isalnum():
                 raise self.fail(f"expected letters, digits and underscores, got {name!r}", "name", **where)
-        # an fc without `out` is the classifier: it maps to the spec's classes (0 here)
-        out = 0 if kind == "fc" and "out" not in entry else number("out", 0)
+        # an fc without `out` is the classifier: it maps to the spec's classes (0 here);
+        # a pw or inverted residual given by `t` takes its width from its input
+        out = number("out", 0) if "out" in entry else 0
         act = "none"
         if "act" in values:
             act = self.choice(values["act"] or activation, "act", ACTIVATIONS, **where)
@@ -253,6 +283,19 @@ class _Validator:
             # SAME padding of an odd kernel is symmetric, (K-1)/2 on each side, which
             # is what a PyTorch Conv2d can express for any input size
             raise self.fail(f"expected an odd kernel size, got {kernel}", "kernel", **where)
+        scale = "none"
+        if "scale" in values:
+            if values["scale"] not in SCALES or not isinstance(values["scale"], (bool, str)):
+                raise self.fail(f"expected true, false or up, got {values['scale']!r}", "scale", **where)
+            scale = SCALES[values["scale"]]
+        t = Fraction(0)
+        if "t" in entry:
+            t = self.ratio(entry["t"], "t", **where)
+        p = 0.0
+        if "p" in values:
+            p = values["p"]
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+                raise self.fail(f"expected a probability in [0, 1), got {p!r}", "p", **where)
         node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
         return LayerSpec(
             kind=kind,
@@ -263,8 +306,12 @@ class _Validator:
             kernel=kernel,
             stride=number("stride", 1),
             repeat=number("repeat", 1),
-            scale=flag("scale"),
+            scale=scale,
             bn=flag("bn"),
             act=act,
             bias=flag("bias"),
+            t=t,
+            expand=number("expand", 0) if "expand" in entry else 0,
+            se=flag("se"),
+            p=float(p),
         )

@@ -7,10 +7,11 @@ module that ran them), parameters from ``numel()`` of each module's weights
 and biases (BatchNorm apart), and output shapes from forward hooks. By default
 the forward pass runs on the meta device: shapes and FLOPs without memory.
 
-On the meta device BatchNorm's forward is passed through (``fast_meta``): its
-meta kernel is Python and costs about 1 ms a call, most of a meta forward,
-while it changes no shape and FlopCounterMode counts no FLOPs for it (its
-registry holds matrix products and convolutions only). Its parameters are
+On the meta device the element-wise modules (BatchNorm, ReLU6, Hardswish,
+Hardsigmoid, Dropout) are passed through (``fast_meta``): their meta kernels
+are Python and cost 1 to 2.5 ms a call, most of a meta forward, while they
+change no shape and FlopCounterMode counts no FLOPs for them (its registry
+holds matrix products and convolutions only). BatchNorm's parameters are
 still counted from the module. tests/test_verify.py checks that the elision
 changes no per-layer figure; ``--device cpu`` runs everything for real.
 """
@@ -110,13 +111,15 @@ def count_torch(model, layers: tuple[Layer, ...], input_shape: tuple[int, int, i
     modules = dict(model.named_modules())
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [modules[layer.name].register_forward_hook(_shape_hook(shapes, layer.name)) for layer in layers]
-    norms = [m for m in modules.values() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    elementwise = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.ReLU6, torch.nn.Hardswish, torch.nn.Hardsigmoid,
+                   torch.nn.Dropout)
+    passed_through = [m for m in modules.values() if isinstance(m, elementwise)]
     elide = fast_meta and device == "meta"
     counter = FlopCounterMode(display=False, depth=None)
     try:
         if elide:
-            for norm in norms:
-                norm.forward = _passthrough
+            for module in passed_through:
+                module.forward = _passthrough
         with torch.inference_mode(), counter:
             # batch 1: mult-adds per image
             model(torch.zeros((1, *input_shape), device=device))
@@ -124,8 +127,8 @@ def count_torch(model, layers: tuple[Layer, ...], input_shape: tuple[int, int, i
         for hook in hooks:
             hook.remove()
         if elide:
-            for norm in norms:
-                del norm.forward
+            for module in passed_through:
+                del module.forward
     flops = counter.get_flop_counts()
     root = type(model).__name__
     params = params or torch_params(model, layers)

@@ -46,7 +46,7 @@ def test_spec_path_and_builtin_agree(tmp_path):
      "bad.yaml:7: layer 1 (conv): key 'out': expected an integer >= 1, got True"),
     ("  - {kind: conv, kernel: 3, out: 8}\n  - {kind: sepconv, out: 8}\n",
      "bad.yaml:8: layer 2: key 'kind': unknown layer kind 'sepconv' (expected one of conv, dwsep, dw, pw, "
-     "avgpool, fc)"),
+     "inverted_residual, avgpool, dropout, fc)"),
     ("  - {kind: dwsep, out: 8, strides: 2}\n",
      "bad.yaml:7: layer 1 (dwsep): key 'strides': unknown key for a dwsep layer"),
     ("  - {kind: conv, out: 8}\n", "bad.yaml:7: layer 1 (conv): key 'kernel': a conv layer needs 'kernel'"),
