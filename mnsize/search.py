@@ -116,8 +116,9 @@ class _Width:
     c_out: list[int]
 
 
-def _width(spec: Spec, alpha: Fraction, classes: int | None, forms: list[dict[str, str] | None]) -> _Width:
-    layers = expand(spec, alpha, (1, 1), classes)  # every layer at 1x1: the formulas' unit values
+def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None]) -> _Width:
+    """``layers``: the network at one alpha, expanded at 1x1, where every cost
+    formula gives its unit value."""
     units = [layer_cost(layer) if form is not None else None for layer, form in zip(layers, forms)]
     terms = {}
     for q in QUANTITIES:
@@ -144,19 +145,21 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
              top1: dict | None = None) -> list[Candidate]:
     """Every alpha x resolution of ``spec`` as a Candidate, alpha-major."""
     nbytes = DTYPE_BYTES[dtype]
-    alphas = list(alphas)
-    areas = {}
-    for res in resolutions:
-        shaped = expand(spec, alphas[0], res, classes)
-        areas[res] = ([lay.in_shape[1] * lay.in_shape[2] for lay in shaped],
-                      [lay.out_shape[1] * lay.out_shape[2] for lay in shaped],
-                      [(lay.in_shape[1:], lay.out_shape[1:]) for lay in shaped])
-    forms = [_area_forms(layer) for layer in expand(spec, alphas[0], (1, 1), classes)]
-    direct = [i for i, form in enumerate(forms) if form is None]
     top1 = top1 or {}
+    # Which layers exist can depend on alpha (an inverted residual drops its
+    # expansion when the hidden width rounds to the input's), so the spatial
+    # sizes and formula shapes are kept per sequence of layer kinds and strides.
+    structures: dict[tuple, tuple] = {}
     out = []
     for alpha in alphas:
-        w = _width(spec, alpha, classes, forms)
+        unit_layers = expand(spec, alpha, (1, 1), classes)
+        signature = tuple((lay.kind, lay.stride) for lay in unit_layers)
+        if signature not in structures:
+            forms = [_area_forms(layer) for layer in unit_layers]
+            structures[signature] = (forms, [i for i, form in enumerate(forms) if form is None],
+                                     {res: _areas(expand(spec, alpha, res, classes)) for res in resolutions})
+        forms, direct, areas = structures[signature]
+        w = _width(unit_layers, forms)
         madds_t, params_t, bn_t = w.terms["madds"], w.terms["params"], w.terms["bn_params"]
         for res in resolutions:
             in_area, out_area, hw = areas[res]
@@ -169,6 +172,13 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
             out.append(Candidate(spec.name, alpha, res, madds, params, bn_params,
                                  (params + w.folded_biases) * nbytes, peak * nbytes, top1.get((alpha, res))))
     return out
+
+
+def _areas(layers: tuple[Layer, ...]) -> tuple[list[int], list[int], list[tuple]]:
+    """Input areas, output areas and (input, output) H x W of every layer."""
+    return ([lay.in_shape[1] * lay.in_shape[2] for lay in layers],
+            [lay.out_shape[1] * lay.out_shape[2] for lay in layers],
+            [(lay.in_shape[1:], lay.out_shape[1:]) for lay in layers])
 
 
 # --------------------------------------------------------------------------- the search

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mnsize import builtin_names, count, expand, load_model, parse_spec
@@ -39,6 +39,7 @@ def figures(c):
 @settings(max_examples=10, deadline=None)
 @given(alphas=st.lists(st.integers(5, 140), min_size=1, max_size=4, unique=True),
        sides=st.lists(st.tuples(st.integers(16, 520), st.integers(16, 520)), min_size=1, max_size=4, unique=True))
+@example(alphas=[5, 8, 100], sides=[(16, 16)])  # V3 drops expansions at small alpha: the layer list changes
 def test_grid_equals_brute_force(name, alphas, sides):
     spec = SPECS[name]
     alphas = [Fraction(a, 100) for a in alphas]
