@@ -15,18 +15,22 @@ def yaml_blocks(path: Path) -> list[str]:
 
 
 def test_spec_format_worked_example():
-    example = next(b for b in yaml_blocks(ROOT / "docs" / "spec-format.md") if "name: tiny_sep" in b)
+    example = next(b for b in yaml_blocks(ROOT / "docs" / "spec-format.md") if "name: tiny_family" in b)
     layers = expand(parse_spec(example, "spec-format.md"), "0.5")
-    shapes = {layer.name: (layer.in_shape, layer.out_shape) for layer in layers}
+    by_name = {layer.name: layer for layer in layers}
+    shapes = {name: (layer.in_shape, layer.out_shape) for name, layer in by_name.items()}
     assert shapes["stem"] == ((1, 96, 96), (16, 48, 48))
     assert shapes["dwsep1.pw"] == ((16, 24, 24), (16, 24, 24))
-    assert shapes["dwsep2.pw"][1] == (32, 12, 12)
-    assert shapes["dwsep3.dw"] == ((32, 12, 12), (32, 12, 12))
-    assert shapes["dwsep4.dw"][1] == (32, 6, 6)
-    assert shapes["dwsep4.pw"][1] == (64, 6, 6)
-    assert shapes["fc1"] == ((64, 1, 1), (10, 1, 1))
-    assert next(layer for layer in layers if layer.name == "dwsep4.dw").kernel == 5
-    assert {layer.act for layer in layers if layer.kind in ("conv", "dw", "pw")} == {"relu6"}
+    for block in ("ir1", "ir2"):
+        assert shapes[f"{block}.expand"][1] == (64, 24, 24)
+        assert shapes[f"{block}.project"][1] == (16, 24, 24) and by_name[f"{block}.project"].residual
+    assert shapes["ir3.expand"][1] == (96, 24, 24)
+    assert shapes["ir3.dw"][1] == (96, 12, 12) and by_name["ir3.dw"].kernel == 5
+    assert by_name["ir3.se"].squeeze == 24 and by_name["ir3.dw"].act == "hardswish"
+    assert shapes["ir3.project"][1] == (32, 12, 12) and not by_name["ir3.project"].residual
+    assert shapes["pw1"][1] == (128, 12, 12)
+    assert shapes["fc1"] == ((128, 1, 1), (64, 1, 1)) and shapes["fc2"][1] == (10, 1, 1)
+    assert [layer.kind for layer in layers][-4:] == ["avgpool", "fc", "dropout", "fc"]
     report = count(layers)
     assert report.rows[0].madds == 9 * 1 * 16 * 48 * 48
 
@@ -36,3 +40,14 @@ def test_spec_format_opening_example_is_the_builtin_v1():
     assert "name: mobilenet_v1" in opening
     assert "{kind: dwsep,             out: 512,  stride: 1, repeat: 5}" in opening
     assert "{kind: dwsep,             out: 512,  stride: 1, repeat: 5}" in (ROOT / "configs" / "mobilenet_v1.yaml").read_text()
+
+
+def test_spec_format_worked_example_verifies_against_torch():
+    import pytest
+
+    pytest.importorskip("torch", reason="verify needs torch")
+    from mnsize.verify import verify
+
+    example = next(b for b in yaml_blocks(ROOT / "docs" / "spec-format.md") if "name: tiny_family" in b)
+    result = verify(parse_spec(example, "spec-format.md"), "0.5", (96, 80))
+    assert result.match, [c.row.layer.name for c in result.mismatches]
