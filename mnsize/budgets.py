@@ -25,13 +25,12 @@ from fractions import Fraction
 from .errors import BudgetError
 from .expand import to_alpha
 from .models import is_path
-from .units import UnitError, parse_percent, parse_quantity
+from .units import DTYPES, UnitError, parse_percent, parse_quantity
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
               "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes")}
 ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", *LIMIT_KEYS)
-DTYPES = ("fp32", "fp16", "int8")
 MAX_ENTRIES = 10_000
 
 

@@ -17,7 +17,8 @@ from .costs import count
 from .errors import MnsizeError
 from .expand import expand
 from .models import load_model
-from .search import DTYPE_BYTES, deployed_params, peak_activations
+from .search import deployed_params, peak_activations
+from .units import DTYPE_BYTES
 
 BASELINE_FORMAT = "mnsize-baseline/1"
 

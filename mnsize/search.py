@@ -24,8 +24,8 @@ from typing import NamedTuple
 from .costs import layer_cost
 from .expand import Layer, expand
 from .spec import Spec
+from .units import DTYPE_BYTES
 
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 METRICS = ("madds", "params", "size", "activations")
 
 

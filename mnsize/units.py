@@ -19,6 +19,10 @@ from .errors import MnsizeError
 _NUMBER = r"(?P<number>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
 _PATTERN = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-zµ]*)\s*$")
 
+#: bytes per stored number of each dtype a size or activation budget can use
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+DTYPES = tuple(DTYPE_BYTES)
+
 COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 BYTE_UNITS = {
     "": 1, "b": 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mnsize import count, expand, load_model, parse_spec
+from mnsize import count, expand, parse_spec
 from mnsize.analysis import by_kind, standard_comparison
 
 from .conftest import report_of

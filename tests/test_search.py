@@ -282,3 +282,10 @@ def test_plot_bad_input_writes_nothing(tmp_path, monkeypatch, args, fragment):
     assert result.exit_code == 2
     assert fragment in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_choices_match_the_search():
+    from mnsize import cli_search, search
+
+    assert cli_search.METRICS == search.METRICS
+    assert cli_search.OBJECTIVES == search.OBJECTIVES
