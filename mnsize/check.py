@@ -46,7 +46,7 @@ class Result:
         return Fraction(self.value - self.baseline, self.baseline)
 
 
-def measure(budget: Budget, cache: dict | None = None) -> tuple[dict[str, int], tuple[int, int]]:
+def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple[dict[str, int], tuple[int, int]]:
     """The four metrics of the budget's configuration (sizes in bytes at its
     dtype), and the resolution they were measured at."""
     cache = {} if cache is None else cache
@@ -58,18 +58,21 @@ def measure(budget: Budget, cache: dict | None = None) -> tuple[dict[str, int], 
         layers = expand(spec, budget.alpha, resolution, budget.classes)
     except ValueError as exc:
         raise MnsizeError(f"{budget.file or 'budget'}: budget {budget.name!r}: {exc}") from None
-    report = count(layers)
+    report, paper = count(layers, convention), count(layers)
     nbytes = DTYPE_BYTES[budget.dtype]
-    return {"madds": report.madds, "params": report.params, "size": deployed_params(layers, report.params) * nbytes,
+    # the stored size is what a deployment keeps, whatever a convention calls params
+    return {"madds": report.madds, "params": report.params, "size": deployed_params(layers, paper.params) * nbytes,
             "activations": peak_activations(layers) * nbytes}, resolution
 
 
 def check(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = None,
-          max_growth: Fraction | None = None) -> list[Result]:
+          max_growth: Fraction | None = None, convention=None) -> list[Result]:
+    """Every budget's metrics against its limits; mult-adds and params counted
+    by ``convention`` when one is given (mnsize.conventions)."""
     cache: dict = {}
     results = []
     for budget in budgets:
-        values, resolution = measure(budget, cache)
+        values, resolution = measure(budget, cache, convention)
         before = (baseline or {}).get(budget.name, {})
         for metric, limit in budget.limits:
             value = values[metric]

@@ -4,6 +4,7 @@ or a tool error). Thin by design: the work is in the modules below it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -11,7 +12,7 @@ import click
 
 from . import __version__
 from .errors import MnsizeError
-from .options import model_options
+from .options import convention_option, model_options
 from .render import FORMATS
 
 
@@ -106,7 +107,8 @@ def _load(model, alpha, resolution, rho, classes):
 @click.option("--by-kind", is_flag=True, help="Mult-adds and params per layer type (the paper's Table 2).")
 @click.option("--standard", is_flag=True,
               help="Each separable pair against a standard conv with the same input and output.")
-def table(model, alpha, resolution, rho, classes, fmt, by_kind, standard):
+@convention_option
+def table(model, alpha, resolution, rho, classes, fmt, by_kind, standard, convention):
     """Every layer's shapes, mult-adds and parameters, with exact totals.
 
     \b
@@ -118,9 +120,30 @@ def table(model, alpha, resolution, rho, classes, fmt, by_kind, standard):
 
     if by_kind and standard:
         raise click.UsageError("give either --by-kind or --standard, not both")
+    if standard and convention.name != "paper":
+        raise click.UsageError("--standard compares the paper's counts: give no --convention with it")
     config, layers = _load(model, alpha, resolution, rho, classes)
+    config = dataclasses.replace(config, convention=convention.name)
     view = "by_kind" if by_kind else "standard" if standard else "layers"
-    render_report(config, count(layers), view, fmt, sys.stdout)
+    render_report(config, count(layers, convention), view, fmt, sys.stdout)
+
+
+@cli.command()
+@model_options
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True)
+def explain(model, alpha, resolution, rho, classes, fmt):
+    """Why counters disagree: the network counted by every convention.
+
+    One row per convention (the paper, PyTorch's FlopCounterMode, Keras,
+    ptflops, thop, fvcore, torchinfo) with the figure that tool prints and
+    what makes it differ from the paper, quantified.
+    """
+    from .conventions import explain as explain_all
+    from .render_explain import render_explanations
+
+    config, layers = _load(model, alpha, resolution, rho, classes)
+    render_explanations(config, explain_all(layers), fmt, sys.stdout)
 
 
 @cli.command()

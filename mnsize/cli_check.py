@@ -9,7 +9,7 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import BYTES, COUNT, PERCENT, model_options
+from .options import BYTES, COUNT, PERCENT, convention_option, model_options
 from .units import DTYPES
 
 
@@ -32,9 +32,10 @@ from .units import DTYPES
 @click.option("--max-activations", type=BYTES, help="Ad hoc: a peak activation memory limit (with --dtype).")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True)
 @click.option("--warn-at", type=PERCENT, default=None, help="Ad hoc: warn above this share of a limit, e.g. 90%.")
+@convention_option
 @click.pass_context
 def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, alpha, resolution, rho, classes,
-          max_madds, max_params, max_size, max_activations, dtype, warn_at):
+          max_madds, max_params, max_size, max_activations, dtype, warn_at, convention):
     """The budget gate for CI: exit 1 when any model is over a budget.
 
     Checks the budgets files given (YAML, see the README), or one ad hoc
@@ -85,7 +86,7 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     import json
 
     before = read_baseline(baseline) if baseline else None
-    results = run_check(budgets, before, max_growth)
+    results = run_check(budgets, before, max_growth, convention)
     report = io.StringIO()
     render_check(results, fmt, report)
     if write_baseline:

@@ -8,7 +8,7 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import ALPHA_GRID, BYTES, COUNT, RESOLUTION_GRID
+from .options import ALPHA_GRID, BYTES, COUNT, RESOLUTION_GRID, convention_option
 from .render import FORMATS
 from .units import DTYPES
 
@@ -32,7 +32,8 @@ OBJECTIVES = ("madds", "params", "top1")
               help="Bytes per number for the size and activations metrics.")
 @click.option("--classes", type=click.IntRange(min=1), default=None, help="Classes of the final FC layer.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def grid(model, alphas, resolutions, metric, dtype, classes, fmt):
+@convention_option
+def grid(model, alphas, resolutions, metric, dtype, classes, fmt, convention):
     """One metric over an α × resolution grid, like a model zoo's table.
 
     Cells with a released checkpoint show its published ImageNet top-1.
@@ -42,15 +43,15 @@ def grid(model, alphas, resolutions, metric, dtype, classes, fmt):
     from .render_search import render_grid
 
     spec = load_model(model)
-    candidates = _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name))
-    render_grid(spec.name, metric, dtype, alphas, resolutions, candidates, fmt, sys.stdout)
+    candidates = _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention)
+    render_grid(spec.name, metric, dtype, alphas, resolutions, candidates, fmt, sys.stdout, convention.name)
 
 
-def _evaluate(spec, alphas, resolutions, classes, dtype, top1):
+def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None):
     from .search import evaluate
 
     try:
-        return evaluate(spec, alphas, resolutions, classes, dtype, top1)
+        return evaluate(spec, alphas, resolutions, classes, dtype, top1, convention)
     except ValueError as exc:
         raise MnsizeError(str(exc)) from None
 
@@ -73,9 +74,10 @@ def _evaluate(spec, alphas, resolutions, classes, dtype, top1):
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates to list.")
 @click.option("--classes", type=click.IntRange(min=1), default=None, help="Classes of the final FC layer.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@convention_option
 @click.pass_context
 def fit(ctx, models_, max_madds, max_params, max_size, max_activations, dtype, alphas, resolutions, objective, top,
-        classes, fmt):
+        classes, fmt, convention):
     """The largest model within every budget given, its runners-up and the
     Pareto frontier. Exit status 1 when nothing fits.
 
@@ -95,10 +97,11 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, dtype, a
                                "--max-activations")
     specs = [load_model(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
     candidates = [c for spec in specs
-                  for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name))]
+                  for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention)]
     result = search(candidates, budgets, objective, top)
     searched = {"models": [spec.name for spec in specs], "alphas": [float(a) for a in alphas],
-                "resolutions": [list(r) for r in resolutions], "count": len(candidates)}
+                "resolutions": [list(r) for r in resolutions], "count": len(candidates),
+                "convention": convention.name}
     render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout)
     if result.best is None:
         sys.stdout.flush()

@@ -82,12 +82,19 @@ def free_cost(layer: Layer) -> Cost:
     return Cost(0, 0, 0)
 
 
-def layer_cost(layer: Layer) -> Cost:
+def layer_cost(layer: Layer, convention=None) -> Cost:
+    """The layer's cost by the paper's convention, or by ``convention`` (an
+    ``mnsize.conventions.Convention``) when given."""
     try:
         rule = COST_FORMULAS[layer.kind]
     except KeyError:
         raise MnsizeError(f"layer {layer.index} ({layer.name}): no cost formula for kind {layer.kind!r}") from None
-    return rule(layer)
+    cost = rule(layer)
+    if convention is None or convention.name == "paper":
+        return cost
+    from .conventions import convention_cost
+
+    return convention_cost(cost, layer, convention)
 
 
 # --------------------------------------------------------------------------- the report
@@ -111,10 +118,10 @@ class Report:
     bn_params: int
 
 
-def count(layers: Iterable[Layer]) -> Report:
+def count(layers: Iterable[Layer], convention=None) -> Report:
     rows = []
     for layer in layers:
-        cost = layer_cost(layer)
+        cost = layer_cost(layer, convention)
         rows.append(Row(layer, cost.madds, cost.params, cost.bn_params))
     return Report(
         rows=tuple(rows),

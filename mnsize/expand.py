@@ -76,6 +76,7 @@ class Config:
     alpha: Fraction
     resolution: tuple[int, int]
     classes: int
+    convention: str = "paper"
 
 
 def to_alpha(value: object) -> Fraction:

@@ -106,6 +106,22 @@ BYTES = QuantityType("bytes")
 DURATION = QuantityType("time")
 
 
+def _convention(ctx, param, value):
+    from .conventions import CONVENTIONS
+
+    return CONVENTIONS[value]
+
+
+def convention_option(fn):
+    """--convention: count as the paper does, or as another tool does."""
+    from .conventions import CONVENTIONS
+
+    return click.option("--convention", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
+                        callback=_convention,
+                        help="Count as the paper does, or reproduce another tool's numbers "
+                             "(see 'mnsize explain').")(fn)
+
+
 def model_options(fn):
     """--model, --alpha, --res/--rho and --classes, shared by every model command."""
     decorators = [

@@ -43,7 +43,8 @@ def format_alpha(alpha) -> str:
 
 def describe(config: Config) -> str:
     h, w = config.resolution
-    return f"{config.model} · α {format_alpha(config.alpha)} · {h}×{w} · {config.classes} classes"
+    text = f"{config.model} · α {format_alpha(config.alpha)} · {h}×{w} · {config.classes} classes"
+    return text if config.convention == "paper" else f"{text} · counted as {config.convention} counts"
 
 
 def summary(report: Report) -> str:
@@ -67,6 +68,7 @@ def layers_json(config: Config, report: Report) -> dict:
     return {
         **_head(config),
         "classes": config.classes,
+        "convention": config.convention,
         "totals": _totals(report),
         "layers": [
             {"index": r.layer.index, "name": r.layer.name, "kind": r.layer.kind, "in": list(r.layer.in_shape),

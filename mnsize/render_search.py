@@ -32,10 +32,11 @@ def candidate_json(c: Candidate) -> dict:
 
 
 def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candidates: list[Candidate], fmt: str,
-                out: IO[str]) -> None:
+                out: IO[str], convention: str = "paper") -> None:
     cells = {(c.alpha, c.resolution): c for c in candidates}
     if fmt == "json":
-        json.dump({"model": model, "metric": metric, "dtype": dtype if metric in BYTE_METRICS else None,
+        json.dump({"model": model, "metric": metric, "convention": convention,
+                   "dtype": dtype if metric in BYTE_METRICS else None,
                    "alphas": [float(a) for a in alphas], "resolutions": [list(r) for r in resolutions],
                    "cells": [{"alpha": float(c.alpha), "resolution": list(c.resolution), "value": c.metric(metric),
                               "top1": c.top1} for c in candidates]}, out, indent=2)
@@ -54,7 +55,8 @@ def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candid
     if any(c.top1 is not None for c in candidates):
         notes.append("· n% is the published ImageNet top-1 of the released checkpoint (configs/published.yaml).")
     write_grid(Grid(
-        title=f"{model}: {LABELS[metric]}{unit}, rows α, columns resolution",
+        title=f"{model}: {LABELS[metric]}{unit}, rows α, columns resolution"
+              + ("" if convention == "paper" else f", counted as {convention} counts"),
         headers=["α"] + [_res(r) for r in resolutions],
         right=set(range(1, len(resolutions) + 1)),
         rows=rows,
@@ -128,9 +130,10 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
         out.write("\n")
         return
     console = make_console(out)
+    counted = "" if searched.get("convention", "paper") == "paper" else f", counted as {searched['convention']} counts"
     console.print(f"Searched {result.searched:,} candidates ({', '.join(searched['models'])}: "
                   f"{len(searched['alphas'])} α × {len(searched['resolutions'])} resolutions); "
-                  f"{result.feasible:,} within budget ({dtype} sizes).", soft_wrap=True)
+                  f"{result.feasible:,} within budget ({dtype} sizes{counted}).", soft_wrap=True)
     if best is None:
         smallest = result.smallest
         console.print(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: "

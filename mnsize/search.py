@@ -64,12 +64,12 @@ def _at(layer: Layer, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Layer:
 QUANTITIES = ("madds", "params", "bn_params")
 
 
-def _area_forms(layer: Layer) -> dict[str, str] | None:
+def _area_forms(layer: Layer, convention=None) -> dict[str, str] | None:
     """How each quantity of the layer's cost formula depends on area, found by
     evaluating it at a few sizes: 'const', 'in' or 'out' (proportional to the
     input or output H x W), 'in+' or 'out+' (affine: proportional plus a
     constant, like an fc's weights and bias), or None for any other shape."""
-    probes = {key: layer_cost(_at(layer, *hw)) for key, hw in {
+    probes = {key: layer_cost(_at(layer, *hw), convention) for key, hw in {
         "11": ((1, 1), (1, 1)), "in2": ((1, 2), (1, 1)), "in3": ((1, 3), (1, 1)),
         "out2": ((1, 1), (1, 2)), "out3": ((1, 1), (1, 3)), "both": ((1, 2), (1, 2))}.items()}
     forms = {}
@@ -116,10 +116,10 @@ class _Width:
     c_out: list[int]
 
 
-def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None]) -> _Width:
+def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None], convention=None) -> _Width:
     """``layers``: the network at one alpha, expanded at 1x1, where every cost
     formula gives its unit value."""
-    units = [layer_cost(layer) if form is not None else None for layer, form in zip(layers, forms)]
+    units = [layer_cost(layer, convention) if form is not None else None for layer, form in zip(layers, forms)]
     terms = {}
     for q in QUANTITIES:
         constant, per_in, per_out = 0, [0] * len(layers), [0] * len(layers)
@@ -132,7 +132,7 @@ def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None]) -> _Wi
                 continue
             if shape.endswith("+"):  # affine: the slope from one more evaluation
                 wide = getattr(layer_cost(_at(layer, (1, 2), (1, 1)) if shape == "in+" else
-                                          _at(layer, (1, 1), (1, 2))), q)
+                                          _at(layer, (1, 1), (1, 2)), convention), q)
                 constant += 2 * value - wide
                 value = wide - value
             (per_in if shape.startswith("in") else per_out)[i] = value
@@ -142,9 +142,11 @@ def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None]) -> _Wi
 
 
 def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype: str = "fp32",
-             top1: dict | None = None) -> list[Candidate]:
-    """Every alpha x resolution of ``spec`` as a Candidate, alpha-major."""
+             top1: dict | None = None, convention=None) -> list[Candidate]:
+    """Every alpha x resolution of ``spec`` as a Candidate, alpha-major; counts
+    by the paper's convention, or by ``convention`` (mnsize.conventions)."""
     nbytes = DTYPE_BYTES[dtype]
+    bn_in_params = convention.bn_params_in_params if convention is not None else 0
     top1 = top1 or {}
     # Which layers exist can depend on alpha (an inverted residual drops its
     # expansion when the hidden width rounds to the input's), so the spatial
@@ -155,22 +157,23 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
         unit_layers = expand(spec, alpha, (1, 1), classes)
         signature = tuple((lay.kind, lay.stride) for lay in unit_layers)
         if signature not in structures:
-            forms = [_area_forms(layer) for layer in unit_layers]
+            forms = [_area_forms(layer, convention) for layer in unit_layers]
             structures[signature] = (forms, [i for i, form in enumerate(forms) if form is None],
                                      {res: _areas(expand(spec, alpha, res, classes)) for res in resolutions})
         forms, direct, areas = structures[signature]
-        w = _width(unit_layers, forms)
+        w = _width(unit_layers, forms, convention)
         madds_t, params_t, bn_t = w.terms["madds"], w.terms["params"], w.terms["bn_params"]
         for res in resolutions:
             in_area, out_area, hw = areas[res]
             madds, params, bn_params = madds_t.at(in_area, out_area), params_t.at(in_area, out_area), \
                 bn_t.at(in_area, out_area)
             for i in direct:  # formulas of no simple shape: evaluated as they are
-                cost = layer_cost(_at(w.layers[i], *hw[i]))
+                cost = layer_cost(_at(w.layers[i], *hw[i]), convention)
                 madds, params, bn_params = madds + cost.madds, params + cost.params, bn_params + cost.bn_params
             peak = max(map(add, map(mul, w.c_in, in_area), map(mul, w.c_out, out_area)))
-            out.append(Candidate(spec.name, alpha, res, madds, params, bn_params,
-                                 (params + w.folded_biases) * nbytes, peak * nbytes, top1.get((alpha, res))))
+            stored = params - bn_in_params * bn_params // 2 + w.folded_biases  # whatever a convention calls params
+            out.append(Candidate(spec.name, alpha, res, madds, params, bn_params, stored * nbytes, peak * nbytes,
+                                 top1.get((alpha, res))))
     return out
 
 
