@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import BudgetError
+from .errors import BudgetError, show
 from .expand import to_alpha
 from .models import is_path
 from .units import DTYPES, UnitError, parse_percent, parse_quantity
@@ -31,7 +31,7 @@ from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
               "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes")}
 ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", *LIMIT_KEYS)
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 1_000
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def parse_budgets(text: str, file: str, base: str = "") -> list[Budget]:
         entry_node = nodes[index - 1] if index <= len(nodes) else None
         budget = _entry(entry, index, file, entry_node, base)
         if budget.name in seen:
-            raise BudgetError(f"duplicate budget name {budget.name!r} (first at budget {seen[budget.name]})",
+            raise BudgetError(f"duplicate budget name {show(budget.name)} (first at budget {seen[budget.name]})",
                               file=file, line=budget.line, entry=index, name=budget.name, key="name")
         seen[budget.name] = index
         budgets.append(budget)
@@ -96,13 +96,13 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
                            key=key)
 
     if not isinstance(entry, dict):
-        raise fail(f"expected a mapping with name, model and max_ limits, got {entry!r}")
+        raise fail(f"expected a mapping with name, model and max_ limits, got {show(entry)}")
     for key in entry:
         if key not in ENTRY_KEYS:
             raise fail(f"unknown key (expected {', '.join(ENTRY_KEYS)})", str(key))
     for key in ("name", "model"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
-            raise fail(f"expected a non-empty string, got {entry.get(key)!r}" if key in entry
+            raise fail(f"expected a non-empty string, got {show(entry.get(key))}" if key in entry
                        else f"missing required key '{key}'", key)
     model = entry["model"].strip()
     if is_path(model) and not os.path.isabs(model):
@@ -123,7 +123,7 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
         raise fail(f"no limit: give at least one of {', '.join(LIMIT_KEYS)}")
     dtype = entry.get("dtype", "fp32")
     if dtype not in DTYPES:
-        raise fail(f"expected one of {', '.join(DTYPES)}, got {dtype!r}", "dtype")
+        raise fail(f"expected one of {', '.join(DTYPES)}, got {show(dtype)}", "dtype")
     warn_at = None
     if "warn_at" in entry:
         try:
@@ -142,7 +142,7 @@ def _resolution(entry: dict, fail) -> tuple[int, int] | None:
     value = entry["resolution"]
     sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
     if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1_000_000 for s in sides):
-        raise fail(f"expected a resolution such as 224 or [320, 240], got {value!r}", "resolution")
+        raise fail(f"expected a resolution such as 224 or [320, 240], got {show(value)}", "resolution")
     return (sides[0], sides[1])
 
 
@@ -150,6 +150,6 @@ def _classes(entry: dict, fail) -> int | None:
     value = entry.get("classes")
     if value is None and "classes" not in entry:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise fail(f"expected an integer >= 1, got {value!r}", "classes")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+        raise fail(f"expected an integer from 1 to 1,000,000, got {show(value)}", "classes")
     return value

@@ -9,21 +9,21 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import BYTES, COUNT, PERCENT, convention_option, model_options
+from .options import BYTES, COUNT, FILE, PERCENT, convention_option, model_options
 from .units import DTYPES
 
 
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, type=FILE)
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "github", "junit"]), default="table",
               show_default=True, help="github: workflow annotations and a job summary; junit: JUnit XML.")
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
+@click.option("--output", "-o", "output", type=FILE, default=None,
               help="Write the report to this file instead of stdout.")
-@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+@click.option("--baseline", type=FILE, default=None,
               help="A baseline written by --write-baseline; use with --max-growth.")
 @click.option("--max-growth", type=PERCENT, default=None,
               help="Also fail a metric that grew more than this since the baseline, e.g. 5%.")
-@click.option("--write-baseline", type=click.Path(dir_okay=False), default=None,
+@click.option("--write-baseline", type=FILE, default=None,
               help="Record today's values of every budget to this file.")
 @model_options
 @click.option("--max-madds", type=COUNT, help="Ad hoc: a mult-adds limit for --model.")

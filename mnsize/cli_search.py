@@ -8,7 +8,7 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import ALPHA_GRID, BYTES, COUNT, RESOLUTION_GRID, convention_option
+from .options import ALPHA_GRID, BYTES, COUNT, FILE, RESOLUTION_GRID, convention_option
 from .render import FORMATS
 from .units import DTYPES
 
@@ -116,7 +116,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, dtype, a
               help="A spec with published checkpoints (repeat for several). [default: mobilenet_v1]")
 @click.option("--max-madds", type=COUNT, help="Mark a mult-adds budget.")
 @click.option("--max-params", type=COUNT, help="Mark a parameter budget.")
-@click.option("--out", "-o", "out_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "-o", "out_path", type=FILE, default=None,
               help="Write the picture (.png, .svg or .pdf; needs matplotlib). [default: a text chart]")
 def plot(models_, max_madds, max_params, out_path):
     """Published top-1 against exact mult-adds and parameters (the paper's

@@ -3,6 +3,22 @@ line on stderr and exit status 2."""
 
 from __future__ import annotations
 
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxlevel = 2
+_SHORT.maxlong = 40
+
+
+def show(value: object) -> str:
+    """A short repr of a user's value for an error message: bounded in length
+    and depth, so that a huge or self-similar value (a YAML alias bomb) costs
+    nothing to describe."""
+    return _SHORT.repr(value)
+
 
 class MnsizeError(Exception):
     """Bad input or a tool failure: reported as one line, exit status 2."""

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import SpecError
+from .errors import SpecError, show
 from .spec import LayerSpec, Spec
 from .width import make_divisible
 
@@ -84,15 +84,15 @@ def to_alpha(value: object) -> Fraction:
     if isinstance(value, Fraction):
         alpha = value
     elif isinstance(value, bool):
-        raise ValueError(f"alpha must be a positive number, got {value!r}")
+        raise ValueError(f"alpha must be a positive number, got {show(value)}")
     elif isinstance(value, (int, float, str)):
         text = repr(value) if isinstance(value, float) else str(value).strip()
         try:
             alpha = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise ValueError(f"alpha must be a positive number, got {value!r}") from None
+            raise ValueError(f"alpha must be a positive number, got {show(value)}") from None
     else:
-        raise ValueError(f"alpha must be a positive number, got {value!r}")
+        raise ValueError(f"alpha must be a positive number, got {show(value)}")
     if not 0 < alpha <= MAX_ALPHA:
         raise ValueError(f"alpha must be > 0 and <= {MAX_ALPHA}, got {value}")
     return alpha
@@ -159,7 +159,7 @@ class _Builder:
             self.counts[prefix] = self.counts.get(prefix, 0) + 1
             name = f"{prefix}{self.counts[prefix]}"
         if name in self.names:
-            raise SpecError(f"duplicate layer name {name!r}", file=self.spec.file, line=row.line,
+            raise SpecError(f"duplicate layer name {show(name)}", file=self.spec.file, line=row.line,
                             layer=row.position, layer_label=row.label, key="name")
         self.names.add(name)
         return name
@@ -198,7 +198,7 @@ class _Builder:
             return self.emit(row, block, block, "dropout", shape, shape, None, None, act="none", p=row.p)
         if row.kind == "fc":
             return self.emit(row, block, block, "fc", shape, (self.width(row, channels), 1, 1), None, None)
-        raise SpecError(f"no expansion rule for layer kind {row.kind!r}", file=self.spec.file, line=row.line,
+        raise SpecError(f"no expansion rule for layer kind {show(row.kind)}", file=self.spec.file, line=row.line,
                         layer=row.position, key="kind")
 
     def inverted_residual(self, row: LayerSpec, block: str, shape: Shape, stride: int,

@@ -101,6 +101,19 @@ class GridType(click.ParamType):
 ALPHA_GRID = GridType("alphas", parse_alphas)
 PERCENT = GridType("percent", parse_percent)
 RESOLUTION_GRID = GridType("resolutions", parse_resolutions)
+class FilePathType(click.ParamType):
+    """A file name: any string an operating system can open (no NUL byte, not empty)."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        text = str(value)
+        if not text or "\x00" in text:
+            self.fail(f"not a usable file name: {text!r}", param, ctx)
+        return text
+
+
+FILE = FilePathType()
 COUNT = QuantityType("count")
 BYTES = QuantityType("bytes")
 DURATION = QuantityType("time")

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import SpecError
+from .errors import SpecError, show
 from .width import RULES, WidthRule
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
@@ -47,7 +47,16 @@ ALTERNATIVES = {"pw": ("out", "t"), "inverted_residual": ("t", "expand")}
 ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "none")
 SCALES = {True: "alpha", False: "none", "up": "up"}
 TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
-MAX_LAYERS = 10_000
+#: Bounds on what a spec may say: far beyond any real network, they keep every
+#: count meaningful and every PyTorch size within int64.
+MAX_LAYERS = 2_000          # rows of the layers table
+MAX_REPEAT = 1_000
+MAX_CHANNELS = 1_000_000    # any width at alpha 1, and classes
+MAX_KERNEL = 99
+MAX_STRIDE = 1_000_000
+MAX_EXPANDED = 20_000       # layers after repeats
+LIMITS = {"repeat": MAX_REPEAT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "resolution": 1_000_000,
+          "divisor": 1024, "min": MAX_CHANNELS}
 
 
 @dataclass(frozen=True)
@@ -137,34 +146,36 @@ class _Validator:
         return SpecError(message, file=self.file, line=line, layer=position, layer_label=label, key=key)
 
     # -- typed getters
-    def integer(self, value: object, key: str, minimum: int = 1, **where) -> int:
+    def integer(self, value: object, key: str, minimum: int = 1, maximum: int | None = None, **where) -> int:
+        if maximum is None:
+            maximum = LIMITS.get(key.split(".")[-1], MAX_CHANNELS)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"expected an integer >= {minimum}, got {value!r}", key, **where)
-        if value < minimum:
-            raise self.fail(f"expected an integer >= {minimum}, got {value}", key, **where)
+            raise self.fail(f"expected an integer from {minimum} to {maximum:,}, got {show(value)}", key, **where)
+        if not minimum <= value <= maximum:
+            raise self.fail(f"expected an integer from {minimum} to {maximum:,}, got {show(value)}", key, **where)
         return value
 
     def ratio(self, value: object, key: str, **where) -> Fraction:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(f"expected a positive number, got {value!r}", key, **where)
+            raise self.fail(f"expected a positive number, got {show(value)}", key, **where)
         ratio = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
         if not 0 < ratio <= 1000:
-            raise self.fail(f"expected a number > 0 and <= 1000, got {value!r}", key, **where)
+            raise self.fail(f"expected a number > 0 and <= 1000, got {show(value)}", key, **where)
         return ratio
 
     def boolean(self, value: object, key: str, **where) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(f"expected true or false, got {value!r}", key, **where)
+            raise self.fail(f"expected true or false, got {show(value)}", key, **where)
         return value
 
     def text(self, value: object, key: str, **where) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"expected a non-empty string, got {value!r}", key, **where)
+            raise self.fail(f"expected a non-empty string, got {show(value)}", key, **where)
         return value.strip()
 
     def choice(self, value: object, key: str, choices: tuple[str, ...], **where) -> str:
         if value not in choices:
-            raise self.fail(f"expected one of {', '.join(choices)}, got {value!r}", key, **where)
+            raise self.fail(f"expected one of {', '.join(choices)}, got {show(value)}", key, **where)
         return value  # type: ignore[return-value]
 
     # -- the document
@@ -187,6 +198,11 @@ class _Validator:
             raise self.fail("expected a non-empty list of layers", "layers")
         if len(layers) > MAX_LAYERS:
             raise self.fail(f"{len(layers):,} layers; a spec may have at most {MAX_LAYERS:,}", "layers")
+        rows = tuple(self.layer(entry, i, activation) for i, entry in enumerate(layers, 1))
+        expanded = sum(row.repeat for row in rows)
+        if expanded > MAX_EXPANDED:
+            raise self.fail(f"the table repeats to {expanded:,} rows; a spec may have at most {MAX_EXPANDED:,}",
+                            "layers")
         return Spec(
             name=name,
             title=self.text(data.get("title", name), "title"),
@@ -196,7 +212,7 @@ class _Validator:
             resolution=resolution,
             width=self.width(data["width"]),
             classes=self.integer(data["classes"], "classes"),
-            layers=tuple(self.layer(entry, i, activation) for i, entry in enumerate(layers, 1)),
+            layers=rows,
         )
 
     def input(self, value: object) -> tuple[int, tuple[int, int]]:
@@ -215,7 +231,7 @@ class _Validator:
             side = self.integer(res, "input.resolution")
             resolution = (side, side)
         else:
-            raise self.fail(f"expected an integer or [H, W], got {res!r}", "input.resolution")
+            raise self.fail(f"expected an integer or [H, W], got {show(res)}", "input.resolution")
         return channels, resolution
 
     def width(self, value: object) -> WidthRule:
@@ -237,16 +253,16 @@ class _Validator:
         if isinstance(entry, str):  # a bare kind such as `- avgpool`
             entry = {"kind": entry}
         if not isinstance(entry, dict):
-            raise self.fail(f"expected a mapping such as {{kind: dwsep, out: 64, stride: 1}}, got {entry!r}",
+            raise self.fail(f"expected a mapping such as {{kind: dwsep, out: 64, stride: 1}}, got {show(entry)}",
                             **where)
         if "kind" not in entry:
             raise self.fail("missing key 'kind'", **where)
         kind = entry["kind"]
-        if kind not in LAYER_KEYS:
-            raise self.fail(f"unknown layer kind {kind!r} (expected one of {', '.join(LAYER_KEYS)})", "kind",
+        if not isinstance(kind, str) or kind not in LAYER_KEYS:
+            raise self.fail(f"unknown layer kind {show(kind)} (expected one of {', '.join(LAYER_KEYS)})", "kind",
                             **where)
         schema = LAYER_KEYS[kind]
-        where["label"] = kind if not isinstance(entry.get("name"), str) else f"{kind} {entry['name']}"
+        where["label"] = kind if not isinstance(entry.get("name"), str) else f"{kind} {entry['name'][:40]}"
         for key in entry:
             if key != "kind" and key not in schema:
                 raise self.fail(f"unknown key for a {kind} layer (expected {', '.join(schema)})", str(key), **where)
@@ -271,7 +287,7 @@ class _Validator:
         if name != "":
             name = self.text(name, "name", **where)
             if not name.replace("_", "").isalnum():
-                raise self.fail(f"expected letters, digits and underscores, got {name!r}", "name", **where)
+                raise self.fail(f"expected letters, digits and underscores, got {show(name)}", "name", **where)
         # an fc without `out` is the classifier: it maps to the spec's classes (0 here);
         # a pw or inverted residual given by `t` takes its width from its input
         out = number("out", 0) if "out" in entry else 0
@@ -285,8 +301,8 @@ class _Validator:
             raise self.fail(f"expected an odd kernel size, got {kernel}", "kernel", **where)
         scale = "none"
         if "scale" in values:
-            if values["scale"] not in SCALES or not isinstance(values["scale"], (bool, str)):
-                raise self.fail(f"expected true, false or up, got {values['scale']!r}", "scale", **where)
+            if not isinstance(values["scale"], (bool, str)) or values["scale"] not in SCALES:
+                raise self.fail(f"expected true, false or up, got {show(values['scale'])}", "scale", **where)
             scale = SCALES[values["scale"]]
         t = Fraction(0)
         if "t" in entry:
@@ -295,7 +311,7 @@ class _Validator:
         if "p" in values:
             p = values["p"]
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-                raise self.fail(f"expected a probability in [0, 1), got {p!r}", "p", **where)
+                raise self.fail(f"expected a probability in [0, 1), got {show(p)}", "p", **where)
         node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
         return LayerSpec(
             kind=kind,

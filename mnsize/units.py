@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .errors import MnsizeError
+from .errors import MnsizeError, show
 
 _NUMBER = r"(?P<number>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
 _PATTERN = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-zµ]*)\s*$")
@@ -54,28 +54,28 @@ def parse_quantity(text: object, kind: str) -> int | Fraction:
     """
     expected, units, known = KINDS[kind]
     if isinstance(text, bool):
-        raise UnitError(f"expected {expected}, got {text!r}")
+        raise UnitError(f"expected {expected}, got {show(text)}")
     if isinstance(text, int):
         text = str(text)
     if isinstance(text, float):
         text = repr(text)
     if not isinstance(text, str):
-        raise UnitError(f"expected {expected}, got {text!r}")
+        raise UnitError(f"expected {expected}, got {show(text)}")
     match = _PATTERN.match(text)
     if not match:
-        raise UnitError(f"expected {expected}, got {text!r}")
+        raise UnitError(f"expected {expected}, got {show(text)}")
     unit = match["unit"]
     key = unit if kind == "time" else unit.lower()
     if key not in units:
-        raise UnitError(f"unknown unit {unit!r} in {text!r}: use one of {known}")
+        raise UnitError(f"unknown unit {show(unit)} in {show(text)}: use one of {known}")
     exponent = int(match["exp"] or 0)
     if abs(exponent) > 30:
-        raise UnitError(f"exponent out of range in {text!r}")
+        raise UnitError(f"exponent out of range in {show(text)}")
     value = Fraction(match["number"]) * Fraction(10) ** exponent * units[key]
     if kind == "time":
         return value
     if value.denominator != 1:
-        raise UnitError(f"{text!r} is not a whole number of {'bytes' if kind == 'bytes' else 'items'}")
+        raise UnitError(f"{show(text)} is not a whole number of {'bytes' if kind == 'bytes' else 'items'}")
     return int(value)
 
 
@@ -104,7 +104,7 @@ def _decimal(text: str, what: str) -> Fraction:
     try:
         value = Fraction(text.strip())
     except (ValueError, ZeroDivisionError):
-        raise UnitError(f"{what}: {text.strip()!r} is not a number") from None
+        raise UnitError(f"{what}: {show(text.strip())} is not a number") from None
     return value
 
 
@@ -113,19 +113,19 @@ def _steps(text: str, what: str, parse) -> list:
     if ":" in text:
         parts = text.split(":")
         if len(parts) != 3:
-            raise UnitError(f"{what}: a range is start:stop:step, got {text!r}")
+            raise UnitError(f"{what}: a range is start:stop:step, got {show(text)}")
         start, stop, step = (parse(p) for p in parts)
         if step <= 0:
-            raise UnitError(f"{what}: the step must be positive, got {text!r}")
+            raise UnitError(f"{what}: the step must be positive, got {show(text)}")
         if stop < start:
-            raise UnitError(f"{what}: the range {text!r} runs backwards (stop below start)")
+            raise UnitError(f"{what}: the range {show(text)} runs backwards (stop below start)")
         count = int((stop - start) // step) + 1
         if count > MAX_GRID:
-            raise UnitError(f"{what}: {text!r} has {count:,} values; at most {MAX_GRID:,}")
+            raise UnitError(f"{what}: {show(text)} has {count:,} values; at most {MAX_GRID:,}")
         return [start + i * step for i in range(count)]
     values = [parse(p) for p in text.split(",") if p.strip()]
     if not values:
-        raise UnitError(f"{what}: no values in {text!r}")
+        raise UnitError(f"{what}: no values in {show(text)}")
     if len(values) > MAX_GRID:
         raise UnitError(f"{what}: {len(values):,} values; at most {MAX_GRID:,}")
     return values
@@ -145,7 +145,7 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
     def side(p: str) -> int:
         p = p.strip()
         if not p.isdigit():
-            raise UnitError(f"resolutions: {p!r} is not a whole number of pixels")
+            raise UnitError(f"resolutions: {show(p)} is not a whole number of pixels")
         return int(p)
 
     if ":" in text:
@@ -165,14 +165,14 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
 def parse_percent(value: object) -> Fraction:
     """'90%' or a fraction such as 0.9, as an exact Fraction in (0, 10]."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise UnitError(f"expected a percentage such as 90% or 5%, got {value!r}")
+        raise UnitError(f"expected a percentage such as 90% or 5%, got {show(value)}")
     text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
         share = Fraction(text[:-1]) / 100 if text.endswith("%") else Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise UnitError(f"expected a percentage such as 90% or 5%, got {value!r}") from None
+        raise UnitError(f"expected a percentage such as 90% or 5%, got {show(value)}") from None
     if not text.endswith("%") and share > 1:
-        raise UnitError(f"write {text}% for a percentage, or a fraction such as 0.9; got {value!r}")
+        raise UnitError(f"write {text}% for a percentage, or a fraction such as 0.9; got {show(value)}")
     if not 0 <= share <= 10:
-        raise UnitError(f"expected a percentage between 0% and 1000%, got {value!r}")
+        raise UnitError(f"expected a percentage between 0% and 1000%, got {show(value)}")
     return share

@@ -24,12 +24,13 @@ from fractions import Fraction
 
 from .costs import Report, Row, count
 from .errors import MnsizeError
-from .expand import Config, Layer, expand, to_alpha
+from .expand import Config, Layer, elements, expand, to_alpha
 from .spec import Spec
 
 INSTALL_HINT = ('mnsize verify needs PyTorch: pip install "mnsize[torch]" '
                 '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
 DEVICES = ("meta", "cpu")
+MAX_TORCH_ELEMENTS = 2**62  # PyTorch sizes are int64
 
 
 def import_torch():
@@ -191,6 +192,10 @@ def verify_grid(spec: Spec, alphas, resolutions, classes: int | None = None,
         for resolution in resolutions:
             resolution = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
             layers = expand(spec, alpha, resolution, classes)
+            largest = max(max(elements(lay.in_shape), elements(lay.out_shape)) for lay in layers)
+            if largest > MAX_TORCH_ELEMENTS:
+                raise MnsizeError(f"{spec.name} at alpha {float(alpha):g}, {resolution[0]}x{resolution[1]}: a tensor of "
+                                  f"{largest:,} elements is beyond PyTorch's sizes; mnsize table counts it")
             key = _structure(layers)
             if key != built_key:
                 model, built_key = build_layers(layers, device).eval(), key

@@ -6,12 +6,19 @@ YAML's safe loader only: a tag that would build a Python object
 from __future__ import annotations
 
 import os
+import re
 
 import yaml
 
 from .errors import FileError, MnsizeError
 
-MAX_FILE_BYTES = 4 * 2**20
+#: Limits on what mnsize reads, far above any real spec or budgets file (a
+#: MobileNet spec is a few KiB): parsing stays well under a second and the C
+#: YAML parser is never asked to nest deeper than it safely can.
+MAX_FILE_BYTES = 128 * 2**10
+MAX_DEPTH = 64
+_QUOTED_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def read_text(path: str | os.PathLike, shown: str, error: type[FileError] = FileError) -> str:
@@ -25,6 +32,8 @@ def read_text(path: str | os.PathLike, shown: str, error: type[FileError] = File
         raise MnsizeError(f"{shown}: is a directory, not a file") from None
     except OSError as exc:
         raise MnsizeError(f"{shown}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL byte in the name, say
+        raise MnsizeError(f"{shown!r}: cannot read: {exc}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise error(f"file is larger than {MAX_FILE_BYTES:,} bytes, the most mnsize reads", file=shown)
     try:
@@ -33,8 +42,23 @@ def read_text(path: str | os.PathLike, shown: str, error: type[FileError] = File
         raise error(f"not UTF-8 text (byte {exc.start})", file=shown) from None
 
 
+def nesting_depth(text: str) -> int:
+    """How deeply the document nests, by indentation and by [ ] { } brackets
+    outside quotes and comments: cheap to compute before any parsing. Brackets
+    are only followed when there are enough of them to nest too deeply."""
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    depth = deepest = 0
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        for bracket in _BRACKETS.finditer(_QUOTED_OR_COMMENT.sub("", text)):
+            depth += 1 if bracket.group() in "[{" else -1
+            deepest = max(deepest, depth)
+    return max(indent // 2, deepest)
+
+
 def load_yaml(text: str, file: str, error: type[FileError] = FileError) -> tuple[object, yaml.Node | None]:
     """The document's data and its node tree (for line numbers)."""
+    if nesting_depth(text) > MAX_DEPTH:
+        raise error(f"nested more than {MAX_DEPTH} levels deep; no spec or budgets file needs that", file=file)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()

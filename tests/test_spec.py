@@ -37,13 +37,13 @@ def test_spec_path_and_builtin_agree(tmp_path):
 
 @pytest.mark.parametrize("layers,expected", [
     ("  - {kind: conv, kernel: 3, out: 32, stride: -1}\n",
-     "bad.yaml:7: layer 1 (conv): key 'stride': expected an integer >= 1, got -1"),
+     "bad.yaml:7: layer 1 (conv): key 'stride': expected an integer from 1 to 1,000,000, got -1"),
     ("  - {kind: conv, kernel: 3, out: 32.5}\n",
-     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer >= 1, got 32.5"),
+     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer from 1 to 1,000,000, got 32.5"),
     ("  - {kind: conv, kernel: 3, out: '32'}\n",
-     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer >= 1, got '32'"),
+     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer from 1 to 1,000,000, got '32'"),
     ("  - {kind: conv, kernel: 3, out: true}\n",
-     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer >= 1, got True"),
+     "bad.yaml:7: layer 1 (conv): key 'out': expected an integer from 1 to 1,000,000, got True"),
     ("  - {kind: conv, kernel: 3, out: 8}\n  - {kind: sepconv, out: 8}\n",
      "bad.yaml:8: layer 2: key 'kind': unknown layer kind 'sepconv' (expected one of conv, dwsep, dw, pw, "
      "inverted_residual, avgpool, dropout, fc)"),
@@ -53,11 +53,15 @@ def test_spec_path_and_builtin_agree(tmp_path):
     ("  - {out: 8}\n", "bad.yaml:7: layer 1: missing key 'kind'"),
     ("  - 42\n", "bad.yaml:7: layer 1: expected a mapping"),
     ("  - {kind: dw, act: gelu}\n", "bad.yaml:7: layer 1 (dw): key 'act': expected one of relu, relu6"),
-    ("  - {kind: dw, repeat: 0}\n", "bad.yaml:7: layer 1 (dw): key 'repeat': expected an integer >= 1, got 0"),
+    ("  - {kind: dw, repeat: 0}\n", "bad.yaml:7: layer 1 (dw): key 'repeat': expected an integer from 1 to 1,000, got 0"),
     ("  - {kind: dw, bn: 1}\n", "bad.yaml:7: layer 1 (dw): key 'bn': expected true or false, got 1"),
     ("  - {kind: dw, name: 'a b'}\n", "bad.yaml:7: layer 1 (dw a b): key 'name': expected letters"),
+    ("  - {kind: pw, out: 1000001}\n", "bad.yaml:7: layer 1 (pw): key 'out': expected an integer from 1 to 1,000,000"),
+    ("  - {kind: dw, repeat: 1000000000}\n", "bad.yaml:7: layer 1 (dw): key 'repeat': expected an integer from 1 to 1,000"),
+    ("  - {kind: [1, 2]}\n", "bad.yaml:7: layer 1: key 'kind': unknown layer kind [1, 2]"),
+    ("  - {kind: pw, out: 8, scale: [1]}\n", "bad.yaml:7: layer 1 (pw): key 'scale': expected true, false or up, got [1]"),
     ("  - {kind: conv, kernel: 2, out: 8}\n", "bad.yaml:7: layer 1 (conv): key 'kernel': expected an odd kernel size, got 2"),
-    ("  - kind: dw\n    kernel: 0\n", "bad.yaml:8: layer 1 (dw): key 'kernel': expected an integer >= 1, got 0"),
+    ("  - kind: dw\n    kernel: 0\n", "bad.yaml:8: layer 1 (dw): key 'kernel': expected an integer from 1 to 99, got 0"),
 ])
 def test_layer_errors(layers, expected):
     assert error_of(spec_text(layers)).startswith(expected)
@@ -78,14 +82,14 @@ def test_layer_errors(layers, expected):
     (spec_text("", "name: x\nsource: y\ninput: {channels: 3, resolution: 224}\nwidth: floor\nclasses: 10\n"),
      "bad.yaml:6: key 'layers': expected a non-empty list of layers"),
     (spec_text("  - dw\n", "name: x\nsource: y\ninput: {channels: 3, resolution: [224, 0]}\nwidth: floor\n"
-               "classes: 10\n"), "bad.yaml:3: key 'input.resolution': expected an integer >= 1, got 0"),
+               "classes: 10\n"), "bad.yaml:3: key 'input.resolution': expected an integer from 1 to 1,000,000, got 0"),
     (spec_text("  - dw\n", "name: x\nsource: y\ninput: {channels: 3, resolution: 224}\nwidth: {rule: round}\n"
                "classes: 10\n"), "bad.yaml:4: key 'width.rule': expected one of floor, divisible, got 'round'"),
     (spec_text("  - dw\n", "name: x\nsource: y\ninput: {channels: 3, resolution: 224}\n"
                "width: {rule: floor, divisor: 8}\nclasses: 10\n"),
      "bad.yaml:4: key 'width.divisor': unknown key for the floor rule"),
     (spec_text("  - dw\n", "name: x\nsource: y\ninput: {channels: 3, resolution: 224}\nwidth: floor\n"
-               "classes: 0\n"), "bad.yaml:5: key 'classes': expected an integer >= 1, got 0"),
+               "classes: 0\n"), "bad.yaml:5: key 'classes': expected an integer from 1 to 1,000,000, got 0"),
 ])
 def test_document_errors(text, expected):
     assert error_of(text).startswith(expected)
