@@ -1,6 +1,6 @@
 """Whole-process time of `mnsize verify` against a bare FlopCounterMode script.
 
-Targets: one config <= 1.3 x the bare script (benchmarks/bare_flopcounter.py:
+Targets: one config <= 1.3 x the bare script (benchmarks/peer_count.py torch:
 import torch, build 1.0-MobileNet-224, count it with FlopCounterMode);
 `mnsize verify --all` (every built-in spec x 16 configs) <= 3 s, a target set
 when there were 3 built-in specs (48 configs); there are 6 now (96).
@@ -26,7 +26,7 @@ def main() -> None:
     bare, one, everything = ("bare script: import torch, build V1, FlopCounterMode",
                              "mnsize verify (1.0-224, meta device)", "mnsize verify --all (6 specs, 96 configs)")
     medians = measure({
-        bare: [sys.executable, str(HERE / "bare_flopcounter.py")],
+        bare: [sys.executable, str(HERE / "peer_count.py"), "torch"],
         one: [MNSIZE, "verify"],
         "mnsize verify --device cpu": [MNSIZE, "verify", "--device", "cpu"],
         everything: [MNSIZE, "verify", "--all"],

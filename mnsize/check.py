@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from .budgets import Budget
 from .costs import count
-from .errors import MnsizeError
+from .errors import MnsizeError, show
 from .expand import expand
 from .models import load_model
 from .search import deployed_params, peak_activations
@@ -38,12 +38,6 @@ class Result:
     def margin(self) -> float:
         """The share of the limit used, in percent."""
         return 100 * self.value / self.limit if self.limit else float("inf")
-
-    @property
-    def growth(self) -> Fraction | None:
-        if self.baseline is None or self.baseline == 0:
-            return None
-        return Fraction(self.value - self.baseline, self.baseline)
 
 
 def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple[dict[str, int], tuple[int, int]]:
@@ -114,9 +108,9 @@ def read_baseline(path: str) -> dict[str, dict[str, int]]:
     baseline = {}
     for name, values in data["budgets"].items():
         if not isinstance(values, dict):
-            raise MnsizeError(f"{path}: budget {name!r}: expected an object of metric values")
+            raise MnsizeError(f"{path}: budget {show(name)}: expected an object of metric values")
         metrics = {k: v for k, v in values.items() if k != "dtype"}
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in metrics.values()):
-            raise MnsizeError(f"{path}: budget {name!r}: metric values must be non-negative integers")
+            raise MnsizeError(f"{path}: budget {show(name)}: metric values must be non-negative integers")
         baseline[name] = {**metrics, "dtype": values.get("dtype", "fp32")}
     return baseline

@@ -251,3 +251,28 @@ def test_exit_codes_through_a_real_process(write, text, code):
     proc = subprocess.run([str(SCRIPT), "check", write("b.yaml", text)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == code
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "no such baseline file (write one with --write-baseline)"),
+    ("[1, 2]", "not an mnsize baseline"),
+    ('{"format": "other/1", "budgets": {}}', "not an mnsize baseline"),
+    ('{"format": "mnsize-baseline/1", "budgets": {"phone": 3}}', "budget 'phone': expected an object"),
+    ('{"format": "mnsize-baseline/1", "budgets": {"phone": {"madds": -1}}}', "must be non-negative integers"),
+    (b"\xff\xfe", "not a baseline file"),
+])
+def test_baseline_files_are_validated(write, tmp_path, content, fragment):
+    path = tmp_path / "base.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    result = run(write("b.yaml", PASSING), "--baseline", str(path), "--max-growth", "5%")
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert fragment in line
+
+
+def test_unwritable_output_is_a_tool_error(write, tmp_path):
+    result = run(write("b.yaml", PASSING), "--output", str(tmp_path))  # a directory
+    assert result.exit_code == 2 and "cannot write" in result.stderr

@@ -124,3 +124,12 @@ def test_alias_bomb_is_refused_quickly():
         f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
         for p, c in zip("abcdefgh", "bcdefghi"))
     assert "unknown key" in error_of(bomb)
+
+
+def test_unreadable_names(tmp_path):
+    with pytest.raises(MnsizeError, match="cannot read: embedded null byte"):
+        load_spec("a\x00.yaml")
+    result_dir = tmp_path / "d.yaml"
+    result_dir.mkdir()
+    with pytest.raises(MnsizeError, match="is a directory"):
+        load_model(str(result_dir))

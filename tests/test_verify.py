@@ -162,3 +162,10 @@ def test_verify_without_torch_says_how_to_install():
     assert proc.stdout == ""
     (line,) = proc.stderr.splitlines()
     assert line.startswith("mnsize verify: error: mnsize verify needs PyTorch: pip install \"mnsize[torch]\"")
+
+
+def test_verify_all_table_for_one_model():
+    result = run("--all", "--model", "mobilenet_v1_shallow")
+    assert result.exit_code == 0
+    assert "16 of 16 configurations agree with torch in every layer" in result.stdout
+    assert "ok (19 layers)" in result.stdout
