@@ -82,17 +82,26 @@ def cli():
     """Exact mult-adds, parameters and sizing for MobileNets, from YAML layer specs."""
 
 
+def resolve_resolution(spec, resolution, rho):
+    """The input size from --res or --rho (never both), else the spec's default."""
+    from .expand import resolution_from_rho
+
+    if resolution is not None and rho is not None:
+        raise click.UsageError("give either --res or --rho, not both")
+    if rho is not None:
+        return resolution_from_rho(spec, rho)
+    return resolution or spec.resolution
+
+
 def _load(model, alpha, resolution, rho, classes):
     """Load and expand a spec from the shared model options."""
-    from .expand import Config, expand, resolution_from_rho
+    from .expand import Config, expand
     from .models import load_model
 
     if resolution is not None and rho is not None:
         raise click.UsageError("give either --res or --rho, not both")
     spec = load_model(model)
-    if rho is not None:
-        resolution = resolution_from_rho(spec, rho)
-    config = Config(model=spec.name, alpha=alpha, resolution=resolution or spec.resolution,
+    config = Config(model=spec.name, alpha=alpha, resolution=resolve_resolution(spec, resolution, rho),
                     classes=classes or spec.classes)
     try:
         layers = expand(spec, config.alpha, config.resolution, config.classes)

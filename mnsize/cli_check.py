@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .cli import cli
+from .cli import cli, resolve_resolution
 from .errors import MnsizeError
 from .options import BYTES, COUNT, FILE, PERCENT, convention_option, model_options
 from .units import DTYPES
@@ -73,13 +73,10 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
                 raise MnsizeError(f"{b.file}: budget {b.name!r} is also defined in {names[b.name]}")
             names[b.name] = b.file
     else:
-        if resolution is not None and rho is not None:
-            raise click.UsageError("give either --res or --rho, not both")
         if rho is not None:
-            from .expand import resolution_from_rho
             from .models import load_model
 
-            resolution = resolution_from_rho(load_model(model), rho)
+            resolution = resolve_resolution(load_model(model), resolution, rho)
         budgets = [Budget(name=model, model=model, alpha=alpha, resolution=resolution, classes=classes, dtype=dtype,
                           limits=tuple(ad_hoc), warn_at=warn_at)]
     import io

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .cli import cli
+from .cli import cli, resolve_resolution
 from .errors import MnsizeError
 from .options import model_options
 from .render import describe
@@ -45,7 +45,7 @@ def verify(ctx, model, alpha, resolution, rho, classes, device, all_, fmt):
                 if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
     if all_ and explicit:
         raise click.UsageError("--all checks the paper's grid: give no --alpha, --res or --rho with it")
-    if resolution is not None and rho is not None:
+    if resolution is not None and rho is not None:  # before any spec is loaded
         raise click.UsageError("give either --res or --rho, not both")
     names = [model] if not all_ or ctx.get_parameter_source("model") is not ParameterSource.DEFAULT \
         else list(builtin_names())
@@ -57,9 +57,7 @@ def verify(ctx, model, alpha, resolution, rho, classes, device, all_, fmt):
         render_verifications(results, device, fmt, sys.stdout)
     else:
         (spec,) = specs
-        from .expand import resolution_from_rho
-
-        res = resolution_from_rho(spec, rho) if rho is not None else resolution or spec.resolution
+        res = resolve_resolution(spec, resolution, rho)
         try:
             results = verify_grid(spec, [alpha], [res], classes, device)
         except ValueError as exc:

@@ -65,25 +65,10 @@ class ResolutionType(click.ParamType):
         return (height, width)
 
 
-class QuantityType(click.ParamType):
-    """A budget in units: counts (150M), sizes (2MB, 512KiB) or durations (10ms)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.name = kind
-
-    def convert(self, value, param, ctx):
-        if not isinstance(value, str):
-            return value
-        try:
-            return parse_quantity(value, self.kind)
-        except UnitError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class GridType(click.ParamType):
-    """A value parsed by one of mnsize.units' parsers: a list ('0.25,0.5') or an
-    inclusive range ('0.10:1.40:0.01') of alphas or resolutions, a percentage."""
+class ParsedType(click.ParamType):
+    """A value read by one of mnsize.units' parsers: a budget in units (150M,
+    2MB, 10ms), a list ('0.25,0.5') or an inclusive range ('0.10:1.40:0.01') of
+    alphas or resolutions, a percentage. A UnitError becomes click's failure."""
 
     def __init__(self, name: str, parse) -> None:
         self.name = name
@@ -98,9 +83,11 @@ class GridType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-ALPHA_GRID = GridType("alphas", parse_alphas)
-PERCENT = GridType("percent", parse_percent)
-RESOLUTION_GRID = GridType("resolutions", parse_resolutions)
+ALPHA_GRID = ParsedType("alphas", parse_alphas)
+PERCENT = ParsedType("percent", parse_percent)
+RESOLUTION_GRID = ParsedType("resolutions", parse_resolutions)
+
+
 class FilePathType(click.ParamType):
     """A file name: any string an operating system can open (no NUL byte, not empty)."""
 
@@ -114,9 +101,9 @@ class FilePathType(click.ParamType):
 
 
 FILE = FilePathType()
-COUNT = QuantityType("count")
-BYTES = QuantityType("bytes")
-DURATION = QuantityType("time")
+COUNT = ParsedType("count", lambda text: parse_quantity(text, "count"))
+BYTES = ParsedType("bytes", lambda text: parse_quantity(text, "bytes"))
+DURATION = ParsedType("time", lambda text: parse_quantity(text, "time"))
 
 
 def _convention(ctx, param, value):
