@@ -29,8 +29,9 @@ from .units import DTYPES, UnitError, parse_percent, parse_quantity
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
-              "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes")}
-ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", *LIMIT_KEYS)
+              "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes"),
+              "max_latency": ("latency", "time")}
+ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", "profile", *LIMIT_KEYS)
 MAX_ENTRIES = 1_000
 
 
@@ -44,8 +45,9 @@ class Budget:
     resolution: tuple[int, int] | None
     classes: int | None
     dtype: str
-    limits: tuple[tuple[str, int], ...]
+    limits: tuple[tuple[str, int], ...]     # latency in microseconds
     warn_at: Fraction | None = None
+    profile: str | None = None              # a latency profile, for max_latency
     file: str | None = None
     line: int | None = None                              # the entry's first line
     metric_lines: tuple[tuple[str, int], ...] = ()       # metric -> line of its max_ key
@@ -115,12 +117,20 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
     for key, (metric, kind) in LIMIT_KEYS.items():
         if key in entry:
             try:
-                limits.append((metric, parse_quantity(entry[key], kind)))
+                value = parse_quantity(entry[key], kind)
             except UnitError as exc:
                 raise fail(str(exc), key) from None
+            limits.append((metric, int(value * 1000) if kind == "time" else value))
             metric_lines.append((metric, lines.get(key) or line_of(node)))
     if not limits:
         raise fail(f"no limit: give at least one of {', '.join(LIMIT_KEYS)}")
+    profile = entry.get("profile")
+    if profile is not None:
+        if not isinstance(profile, str) or not profile.strip() or "\x00" in profile:
+            raise fail(f"expected the path of a latency profile, got {show(profile)}", "profile")
+        profile = profile if os.path.isabs(profile) else os.path.join(base, profile)
+    if "max_latency" in entry and profile is None:
+        raise fail("max_latency needs 'profile': the latency profile to predict with (mnsize profile)", "max_latency")
     dtype = entry.get("dtype", "fp32")
     if dtype not in DTYPES:
         raise fail(f"expected one of {', '.join(DTYPES)}, got {show(dtype)}", "dtype")
@@ -132,7 +142,7 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
             raise fail(str(exc), "warn_at") from None
     return Budget(
         name=entry["name"].strip(), model=model, alpha=alpha, resolution=_resolution(entry, fail),
-        classes=_classes(entry, fail), dtype=dtype, limits=tuple(limits), warn_at=warn_at, file=file,
+        classes=_classes(entry, fail), dtype=dtype, limits=tuple(limits), warn_at=warn_at, profile=profile, file=file,
         line=line_of(node), metric_lines=tuple(metric_lines))
 
 

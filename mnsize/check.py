@@ -55,8 +55,18 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
     report, paper = count(layers, convention), count(layers)
     nbytes = DTYPE_BYTES[budget.dtype]
     # the stored size is what a deployment keeps, whatever a convention calls params
-    return {"madds": report.madds, "params": report.params, "size": deployed_params(layers, paper.params) * nbytes,
-            "activations": peak_activations(layers) * nbytes}, resolution
+    values = {"madds": report.madds, "params": report.params,
+              "size": deployed_params(layers, paper.params) * nbytes, "activations": peak_activations(layers) * nbytes}
+    if budget.profile is not None:
+        from .expand import deployed
+        from .latency import load_profile
+
+        key = ("profile", budget.profile)
+        if key not in cache:
+            cache[key] = load_profile(budget.profile)
+        predicted_ms, _ = cache[key].predict(count(deployed(layers)))
+        values["latency"] = int(predicted_ms * 1000)
+    return values, resolution
 
 
 def check(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = None,

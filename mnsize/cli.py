@@ -170,4 +170,4 @@ def main(argv=None):
 
 
 # the other commands register themselves on the group
-from . import cli_check, cli_search, cli_verify  # noqa: E402, F401
+from . import cli_check, cli_latency, cli_search, cli_verify  # noqa: E402, F401

@@ -9,7 +9,7 @@ import click
 
 from .cli import cli, resolve_resolution
 from .errors import MnsizeError
-from .options import BYTES, COUNT, FILE, PERCENT, convention_option, model_options
+from .options import BYTES, COUNT, DURATION, FILE, PERCENT, convention_option, model_options
 from .units import DTYPES
 
 
@@ -30,12 +30,14 @@ from .units import DTYPES
 @click.option("--max-params", type=COUNT, help="Ad hoc: a parameter limit.")
 @click.option("--max-size", type=BYTES, help="Ad hoc: a stored size limit (with --dtype).")
 @click.option("--max-activations", type=BYTES, help="Ad hoc: a peak activation memory limit (with --dtype).")
+@click.option("--max-latency", type=DURATION, help="Ad hoc: a latency limit, predicted by --profile.")
+@click.option("--profile", "profile_path", type=FILE, default=None, help="Ad hoc: the latency profile to predict with.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True)
 @click.option("--warn-at", type=PERCENT, default=None, help="Ad hoc: warn above this share of a limit, e.g. 90%.")
 @convention_option
 @click.pass_context
 def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, alpha, resolution, rho, classes,
-          max_madds, max_params, max_size, max_activations, dtype, warn_at, convention):
+          max_madds, max_params, max_size, max_activations, max_latency, profile_path, dtype, warn_at, convention):
     """The budget gate for CI: exit 1 when any model is over a budget.
 
     Checks the budgets files given (YAML, see the README), or one ad hoc
@@ -53,10 +55,14 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     from .check import baseline_json, check as run_check, read_baseline
     from .render_check import message, render_check, summary_markdown
 
+    latency_us = int(max_latency * 1000) if max_latency is not None else None
     ad_hoc = [(metric, limit) for metric, limit in (("madds", max_madds), ("params", max_params),
-                                                     ("size", max_size), ("activations", max_activations))
+                                                     ("size", max_size), ("activations", max_activations),
+                                                     ("latency", latency_us))
               if limit is not None]
-    explicit = [name for name in ("model", "alpha", "resolution", "rho", "classes", "warn_at")
+    if max_latency is not None and profile_path is None:
+        raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
+    explicit = [name for name in ("model", "alpha", "resolution", "rho", "classes", "warn_at", "profile_path")
                 if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
     if files and (ad_hoc or explicit):
         raise click.UsageError("give budgets files or an ad hoc budget (--model ... --max-madds ...), not both")
@@ -78,7 +84,7 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
 
             resolution = resolve_resolution(load_model(model), resolution, rho)
         budgets = [Budget(name=model, model=model, alpha=alpha, resolution=resolution, classes=classes, dtype=dtype,
-                          limits=tuple(ad_hoc), warn_at=warn_at)]
+                          limits=tuple(ad_hoc), warn_at=warn_at, profile=profile_path)]
     import io
     import json
 

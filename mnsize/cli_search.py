@@ -8,7 +8,7 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import ALPHA_GRID, BYTES, COUNT, FILE, RESOLUTION_GRID, convention_option
+from .options import ALPHA_GRID, BYTES, COUNT, DURATION, FILE, RESOLUTION_GRID, convention_option
 from .render import FORMATS
 from .units import DTYPES
 
@@ -47,11 +47,11 @@ def grid(model, alphas, resolutions, metric, dtype, classes, fmt, convention):
     render_grid(spec.name, metric, dtype, alphas, resolutions, candidates, fmt, sys.stdout, convention.name)
 
 
-def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None):
+def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None, profile=None):
     from .search import evaluate
 
     try:
-        return evaluate(spec, alphas, resolutions, classes, dtype, top1, convention)
+        return evaluate(spec, alphas, resolutions, classes, dtype, top1, convention, profile)
     except ValueError as exc:
         raise MnsizeError(str(exc)) from None
 
@@ -63,6 +63,10 @@ def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None):
 @click.option("--max-params", type=COUNT, help="Parameter budget, e.g. 1.5M.")
 @click.option("--max-size", type=BYTES, help="Stored size budget, e.g. 2MB (with --dtype).")
 @click.option("--max-activations", type=BYTES, help="Peak activation memory budget, e.g. 512KiB (with --dtype).")
+@click.option("--max-latency", type=DURATION, help="Latency budget, e.g. 8ms, predicted by --profile.")
+@click.option("--profile", "profile_path", type=FILE, default=None,
+              help="A latency profile (mnsize profile): predicts every candidate's latency.")
+@click.option("--measure", is_flag=True, help="Also time the top candidates on this machine (needs torch).")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
               help="Bytes per number for size and activations.")
 @click.option("--alphas", type=ALPHA_GRID, default="0.25:1.00:0.05", show_default=True,
@@ -76,8 +80,8 @@ def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None):
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @convention_option
 @click.pass_context
-def fit(ctx, models_, max_madds, max_params, max_size, max_activations, dtype, alphas, resolutions, objective, top,
-        classes, fmt, convention):
+def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_latency, profile_path, measure, dtype,
+        alphas, resolutions, objective, top, classes, fmt, convention):
     """The largest model within every budget given, its runners-up and the
     Pareto frontier. Exit status 1 when nothing fits.
 
@@ -86,23 +90,42 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, dtype, a
     mnsize fit --max-size 2MB --dtype int8 --max-activations 512KiB
     mnsize fit --model mobilenet_v1 --model mobilenet_v1_shallow --max-madds 300M
     """
-    from .models import load_model
+    from .models import builtin_names, load_model
     from .published import top1_table
     from .render_search import describe_candidate, misses, render_fit
     from .search import Budgets, fit as search
 
-    budgets = Budgets(max_madds, max_params, max_size, max_activations)
+    if max_latency is not None and profile_path is None:
+        raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
+    latency_us = int(max_latency * 1000) if max_latency is not None else None
+    budgets = Budgets(max_madds, max_params, max_size, max_activations, latency_us)
     if not budgets.items():
-        raise click.UsageError("give at least one budget: --max-madds, --max-params, --max-size or "
-                               "--max-activations")
+        raise click.UsageError("give at least one budget: --max-madds, --max-params, --max-size, "
+                               "--max-activations or --max-latency")
+    device_profile = None
+    if profile_path is not None:
+        from .latency import load_profile
+
+        device_profile = load_profile(profile_path)
     specs = [load_model(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
+    names = {spec.name for spec in specs if spec.name in builtin_names()}
+    paths = {spec.name: given for spec, given in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
     candidates = [c for spec in specs
-                  for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention)]
+                  for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention,
+                                     device_profile)]
     result = search(candidates, budgets, objective, top)
     searched = {"models": [spec.name for spec in specs], "alphas": [float(a) for a in alphas],
                 "resolutions": [list(r) for r in resolutions], "count": len(candidates),
                 "convention": convention.name}
-    render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout)
+    measured = None
+    if measure and result.ranked:
+        from .bench import time_networks
+
+        threads = int(device_profile.device.get("threads", 1)) if device_profile else 1
+        configs = [(c.model if c.model in names else paths[c.model], c.alpha, c.resolution[0]) for c in result.ranked]
+        timings = time_networks(configs, threads, seconds=2.0 * len(configs))
+        measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
+    render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout, measured)
     if result.best is None:
         sys.stdout.flush()
         click.echo(f"{ctx.command_path}: nothing fits: the smallest candidate, "

@@ -10,6 +10,7 @@ Spatial sizes follow SAME padding: out = ceil(in / stride).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -61,6 +62,13 @@ class Layer:
         """Elements of its input and output: what a layer-by-layer runtime holds
         while this layer runs."""
         return elements(self.in_shape) + elements(self.out_shape)
+
+
+def deployed(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """The layers as deployed: each BatchNorm folded into the conv before it
+    (a conv with a bias in its place). Mult-adds are unchanged; parameters
+    gain the folded biases."""
+    return tuple(dataclasses.replace(lay, bn=False, bias=True) if lay.bn else lay for lay in layers)
 
 
 def elements(shape: Shape) -> int:

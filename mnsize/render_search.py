@@ -10,10 +10,13 @@ from .search import Budgets, Candidate, Fit
 from .units import format_bytes, format_count
 
 BYTE_METRICS = ("size", "activations")
-LABELS = {"madds": "mult-adds", "params": "params", "size": "size", "activations": "activations"}
+LABELS = {"madds": "mult-adds", "params": "params", "size": "size", "activations": "activations",
+          "latency": "latency"}
 
 
 def format_metric(metric: str, value: int) -> str:
+    if metric == "latency":
+        return f"{value / 1000:.2f}ms"
     return format_bytes(value) if metric in BYTE_METRICS else format_count(value, 2 if metric == "params" else 1)
 
 
@@ -23,9 +26,12 @@ def _res(resolution: tuple[int, int]) -> str:
 
 
 def candidate_json(c: Candidate) -> dict:
-    return {"model": c.model, "alpha": float(c.alpha), "resolution": list(c.resolution), "madds": c.madds,
+    data = {"model": c.model, "alpha": float(c.alpha), "resolution": list(c.resolution), "madds": c.madds,
             "params": c.params, "bn_params": c.bn_params, "size_bytes": c.size_bytes,
             "activation_bytes": c.activation_bytes, "top1": c.top1}
+    if c.latency_us is not None:  # with a latency profile
+        data["predicted_ms"] = c.latency_us / 1000
+    return data
 
 
 # --------------------------------------------------------------------------- grid
@@ -99,18 +105,36 @@ def describe_candidate(c: Candidate) -> str:
     return f"{c.model} α {format_alpha(c.alpha)} {c.resolution[0]}×{c.resolution[1]}"
 
 
-def _candidate_rows(cands, numbered: bool = True) -> list[list[str]]:
-    return [([str(i)] if numbered else []) + [
-        c.model, format_alpha(c.alpha), _res(c.resolution), f"{c.madds:,}", f"{c.params:,}",
-        format_bytes(c.size_bytes), format_bytes(c.activation_bytes),
-        f"{c.top1:.1f}" if c.top1 is not None else "-"] for i, c in enumerate(cands, 1)]
+def _candidate_rows(cands, numbered: bool = True, measured: dict | None = None) -> list[list[str]]:
+    rows = []
+    for i, c in enumerate(cands, 1):
+        row = ([str(i)] if numbered else []) + [
+            c.model, format_alpha(c.alpha), _res(c.resolution), f"{c.madds:,}", f"{c.params:,}",
+            format_bytes(c.size_bytes), format_bytes(c.activation_bytes),
+            f"{c.top1:.1f}" if c.top1 is not None else "-"]
+        if c.latency_us is not None:
+            row.append(f"{c.latency_us / 1000:.2f}")
+            if measured is not None:
+                row.append(f"{measured[c]:.2f}" if c in measured else "-")
+        rows.append(row)
+    return rows
 
 
 CANDIDATE_HEADERS = ["model", "α", "res", "mult-adds", "params", "size", "activations", "top-1 %"]
 
 
+def _headers(cands, numbered: bool, measured) -> tuple[list[str], set[int]]:
+    headers = (["#"] if numbered else []) + CANDIDATE_HEADERS
+    if cands and cands[0].latency_us is not None:
+        headers.append("predicted ms")
+        if measured is not None:
+            headers.append("measured ms")
+    first = 4 if numbered else 3
+    return headers, set(range(first, len(headers))) | ({0} if numbered else set())
+
+
 def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, objective: str, fmt: str,
-               out: IO[str]) -> None:
+               out: IO[str], measured: dict | None = None) -> None:
     best = result.best
     if fmt == "json":
         json.dump({
@@ -126,6 +150,7 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
             "usage": usage(best, budgets) if best else None,
             "smallest": candidate_json(result.smallest) if result.smallest else None,
             "misses": misses(result.smallest, budgets) if result.smallest else [],
+            "measured": [{**candidate_json(c), "measured_ms": round(ms, 4)} for c, ms in (measured or {}).items()],
         }, out, indent=2)
         out.write("\n")
         return
@@ -144,17 +169,17 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
                   f"{best.params:,} params" + (f", top-1 {best.top1:.1f}%" if best.top1 is not None else "")
                   + ".", soft_wrap=True)
     console.print("Budget use: " + _budget_line(best, budgets) + ".", soft_wrap=True)
-    write_grid(Grid(title=f"Top {len(result.ranked)} by {ranking}", headers=["#"] + CANDIDATE_HEADERS,
-                    right={0, 4, 5, 6, 7, 8}, rows=_candidate_rows(result.ranked), csv_headers=[], csv_rows=[]),
-               "table", out)
+    headers, right = _headers(result.ranked, True, measured)
+    write_grid(Grid(title=f"Top {len(result.ranked)} by {ranking}", headers=headers, right=right,
+                    rows=_candidate_rows(result.ranked, True, measured), csv_headers=[], csv_rows=[]), "table", out)
     if result.unranked:
         console.print(f"{len(result.unranked):,} candidates within budget have no published top-1 and are not "
                       f"ranked; the largest is {describe_candidate(result.unranked[0])} "
                       f"({format_count(result.unranked[0].madds)} mult-adds).", soft_wrap=True)
+    headers, right = _headers(result.frontier, False, None)
     write_grid(Grid(title="Pareto frontier: no other candidate within budget has more mult-adds and more params",
-                    headers=CANDIDATE_HEADERS, right={3, 4, 5, 6, 7},
-                    rows=_candidate_rows(result.frontier, numbered=False), csv_headers=[], csv_rows=[]),
-               "table", out)
+                    headers=headers, right=right, rows=_candidate_rows(result.frontier, numbered=False),
+                    csv_headers=[], csv_rows=[]), "table", out)
 
 
 # --------------------------------------------------------------------------- plot (text)

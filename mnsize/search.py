@@ -22,7 +22,7 @@ from operator import add, mul
 from typing import NamedTuple
 
 from .costs import layer_cost
-from .expand import Layer, expand
+from .expand import Layer, deployed, expand
 from .spec import Spec
 from .units import DTYPE_BYTES
 
@@ -39,10 +39,11 @@ class Candidate(NamedTuple):
     size_bytes: int        # params + one bias per BatchNorm-folded conv, x dtype bytes
     activation_bytes: int  # the largest input + output of any one layer, x dtype bytes
     top1: float | None = None
+    latency_us: int | None = None  # predicted by a device profile, when one is given
 
     def metric(self, name: str) -> int:
         return {"madds": self.madds, "params": self.params, "size": self.size_bytes,
-                "activations": self.activation_bytes}[name]
+                "activations": self.activation_bytes, "latency": self.latency_us}[name]
 
 
 def deployed_params(layers: tuple[Layer, ...], params: int) -> int:
@@ -142,9 +143,10 @@ def _width(layers: tuple[Layer, ...], forms: list[dict[str, str] | None], conven
 
 
 def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype: str = "fp32",
-             top1: dict | None = None, convention=None) -> list[Candidate]:
+             top1: dict | None = None, convention=None, profile=None) -> list[Candidate]:
     """Every alpha x resolution of ``spec`` as a Candidate, alpha-major; counts
-    by the paper's convention, or by ``convention`` (mnsize.conventions)."""
+    by the paper's convention, or by ``convention`` (mnsize.conventions); with
+    a latency ``profile`` (mnsize.latency), each candidate's predicted latency."""
     nbytes = DTYPE_BYTES[dtype]
     bn_in_params = convention.bn_params_in_params if convention is not None else 0
     top1 = top1 or {}
@@ -163,6 +165,7 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
         forms, direct, areas = structures[signature]
         w = _width(unit_layers, forms, convention)
         madds_t, params_t, bn_t = w.terms["madds"], w.terms["params"], w.terms["bn_params"]
+        latency_t = _latency_terms(unit_layers, profile) if profile is not None else None
         for res in resolutions:
             in_area, out_area, hw = areas[res]
             madds, params, bn_params = madds_t.at(in_area, out_area), params_t.at(in_area, out_area), \
@@ -172,9 +175,29 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
                 madds, params, bn_params = madds + cost.madds, params + cost.params, bn_params + cost.bn_params
             peak = max(map(add, map(mul, w.c_in, in_area), map(mul, w.c_out, out_area)))
             stored = params - bn_in_params * bn_params // 2 + w.folded_biases  # whatever a convention calls params
+            latency = None
+            if latency_t is not None:
+                latency = int(1000 * (profile.offset_ms + latency_t.at(in_area, out_area) / 1e6))
             out.append(Candidate(spec.name, alpha, res, madds, params, bn_params, stored * nbytes, peak * nbytes,
-                                 top1.get((alpha, res))))
+                                 top1.get((alpha, res)), latency))
     return out
+
+
+def _latency_terms(layers: tuple[Layer, ...], profile) -> _Terms:
+    """A profile's per-layer prediction (mnsize.latency), which is affine in
+    each layer's input and output areas, as terms in nanoseconds."""
+    per_in, per_out, constant = [0.0] * len(layers), [0.0] * len(layers), 0.0
+    for i, layer in enumerate(deployed(layers)):
+        def ns(in_hw, out_hw, layer=layer):
+            probe = _at(layer, in_hw, out_hw)
+            cost = layer_cost(probe)
+            return 1e6 * profile.layer_ms(probe, cost.madds, cost.params)
+
+        unit = ns((1, 1), (1, 1))
+        per_in[i] = ns((1, 2), (1, 1)) - unit
+        per_out[i] = ns((1, 1), (1, 2)) - unit
+        constant += unit - per_in[i] - per_out[i]
+    return _Terms(constant, per_in, per_out)
 
 
 def _areas(layers: tuple[Layer, ...]) -> tuple[list[int], list[int], list[tuple]]:
@@ -195,11 +218,12 @@ class Budgets:
     max_params: int | None = None
     max_size: int | None = None
     max_activations: int | None = None
+    max_latency: int | None = None  # microseconds, predicted by a profile
 
     def items(self) -> list[tuple[str, int]]:
         """(metric, limit) for every limit that is set."""
         pairs = [("madds", self.max_madds), ("params", self.max_params), ("size", self.max_size),
-                 ("activations", self.max_activations)]
+                 ("activations", self.max_activations), ("latency", self.max_latency)]
         return [(metric, limit) for metric, limit in pairs if limit is not None]
 
     def admit(self, candidate: Candidate) -> bool:

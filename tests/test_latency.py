@@ -1,0 +1,189 @@
+"""Latency: the predictor's arithmetic, profile validation, and bench/profile
+end to end on tiny configurations (no test asserts a wall-clock figure)."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mnsize import count, expand, load_model
+from mnsize.cli import cli
+from mnsize.expand import deployed
+from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile
+from mnsize.search import Budgets, evaluate, fit
+
+MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "depthwise_bytes": 3e-7, "other_bytes": 5e-8,
+          "elementwise": 4e-7, "layers": 0.01}
+SYNTHETIC = {"format": PROFILE_FORMAT, "written_by": "mnsize profile",
+             "device": {"cpu": "test", "threads": 1, "torch": "none", "date": "2026-11-21"},
+             "model": {"ms_per": MS_PER, "offset_ms": 0.5}}
+
+
+@pytest.fixture
+def profile_path(tmp_path):
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(SYNTHETIC))
+    return str(path)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_features_by_hand():
+    layers = {lay.name: lay for lay in deployed(expand(load_model("mobilenet_v1"), "0.35", 128))}
+    pw = layers["dwsep1.pw"]  # 11 -> 22 channels at 64x64: widths padded to 16 and 24
+    row = next(r for r in count(tuple(layers.values())).rows if r.layer.name == "dwsep1.pw")
+    f = dict(zip(FEATURES, layer_features(pw, row.madds, row.params)))
+    assert row.madds == 11 * 22 * 64 * 64
+    assert f["compute_madds"] == pytest.approx(row.madds * (16 * 24) / (11 * 22))
+    assert f["compute_bytes"] == pytest.approx(4 * (11 * 64 * 64 + 22 * 64 * 64 + row.params) * 24 / 22)
+    assert f["elementwise"] == 22 * 64 * 64 and f["layers"] == 1 and f["depthwise_bytes"] == 0
+    dropout = layer_features(next(lay for lay in deployed(expand(load_model("mobilenet_v2"))) if lay.kind == "dropout"),
+                             0, 0)
+    assert dropout == (0.0,) * len(FEATURES)
+
+
+def test_prediction_is_the_sum_of_layers(profile_path):
+    profile = load_profile(profile_path)
+    report = count(deployed(expand(load_model("mobilenet_v3_small"), "0.75", (160, 128))))
+    total, per_layer = profile.predict(report)
+    by_hand = 0.5 + sum(sum(MS_PER[name] * value for name, value in
+                            zip(FEATURES, layer_features(r.layer, r.madds, r.params))) for r in report.rows)
+    assert total == pytest.approx(by_hand)
+    assert len(per_layer) == len(report.rows) and all(ms >= 0 for _, ms in per_layer)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"])
+def test_grid_latency_equals_direct_prediction(profile_path, name):
+    profile = load_profile(profile_path)
+    spec = load_model(name)
+    for c in evaluate(spec, [Fraction(1, 4), Fraction(7, 10), Fraction(1)], [(96, 96), (161, 97)], profile=profile):
+        direct, _ = profile.predict(count(deployed(expand(spec, c.alpha, c.resolution))))
+        assert abs(c.latency_us - 1000 * direct) <= 1  # truncated to whole microseconds
+
+
+def test_fit_respects_a_latency_budget(profile_path):
+    profile = load_profile(profile_path)
+    cands = evaluate(load_model("mobilenet_v1"), [Fraction(a, 20) for a in range(5, 21)],
+                     [(r, r) for r in range(96, 225, 16)], profile=profile)
+    result = fit(cands, Budgets(max_latency=8000))
+    assert result.best.latency_us <= 8000
+    assert all(c.latency_us <= 8000 for c in result.ranked + result.frontier)
+    assert result.best.madds == max(c.madds for c in cands if c.latency_us <= 8000)
+
+
+def test_fit_and_latency_commands(profile_path):
+    data = json.loads(run("fit", "--max-latency", "8ms", "--profile", profile_path, "-f", "json").stdout)
+    assert data["budgets"] == {"latency": 8000}
+    assert data["best"]["predicted_ms"] <= 8.0
+    out = json.loads(run("latency", "--profile", profile_path, "--alpha", "0.5", "-f", "json").stdout)
+    assert list(out) == ["model", "alpha", "resolution", "predicted_ms", "layers"]
+    assert out["predicted_ms"] == pytest.approx(0.5 + sum(layer["predicted_ms"] for layer in out["layers"]),
+                                                abs=1e-3)
+    assert "predicted latency" in run("latency", "--profile", profile_path).stdout
+
+
+def test_check_latency_budget(profile_path, tmp_path):
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("budgets:\n  - name: fast\n    model: mobilenet_v1\n    alpha: 0.5\n    max_latency: 100ms\n"
+                       "    profile: profile.yaml\n")
+    ok = run("check", str(budgets), "-f", "json")
+    assert ok.exit_code == 0, ok.stderr
+    (result,) = json.loads(ok.stdout)["results"]
+    assert result["metric"] == "latency" and result["limit"] == 100_000 and 0 < result["value"] < 100_000
+    budgets.write_text(budgets.read_text().replace("100ms", "1ms"))
+    assert run("check", str(budgets)).exit_code == 1
+    adhoc = run("check", "--model", "mobilenet_v1", "--max-latency", "1s", "--profile", profile_path)
+    assert adhoc.exit_code == 0
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "no such file"),
+    ("format: [\n", "invalid YAML"),
+    ("- 1\n", "expected a mapping"),
+    ("format: mnsize-profile/0\n", "expected format mnsize-profile/1"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**MS_PER, "layers": -1}, "offset_ms": 0}}),
+     "model.ms_per.layers must be a number from 0 to 1000"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {k: v for k, v in MS_PER.items() if k != "elementwise"},
+                                            "offset_ms": 0}}), "model.ms_per.elementwise"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER}}), "model.offset_ms"),
+])
+def test_bad_profiles(tmp_path, content, fragment):
+    path = tmp_path / "p.yaml"
+    if content is not None:
+        path.write_text(content)
+    for args in (["latency", "--profile", str(path)], ["fit", "--max-latency", "8ms", "--profile", str(path)]):
+        result = run(*args)
+        assert result.exit_code == 2 and result.stdout == ""
+        (line,) = result.stderr.splitlines()
+        assert fragment in line, line
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["fit", "--max-latency", "8ms"], "--max-latency needs --profile"),
+    (["fit", "--max-latency", "8"], "unknown unit ''"),
+    (["check", "--model", "mobilenet_v1", "--max-latency", "8ms"], "--max-latency needs --profile"),
+    (["latency"], "--profile"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["bench", "--runs", "0"], "--runs"),
+    (["bench", "--alpha", "abc"], "--alpha"),
+    (["profile"], "--out"),
+    (["profile", "--out", "p.yaml", "--seconds", "1"], "--seconds"),
+])
+def test_latency_bad_arguments(args, fragment):
+    result = run(*args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert fragment in line, line
+
+
+def test_budget_max_latency_needs_a_profile(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("budgets:\n  - name: fast\n    model: mobilenet_v1\n    max_latency: 8ms\n")
+    result = run("check", str(path))
+    assert result.exit_code == 2 and "max_latency needs 'profile'" in result.stderr
+
+
+# --------------------------------------------------------------------------- with torch
+
+
+def test_bench_end_to_end():
+    pytest.importorskip("torch", reason="bench needs torch")
+    result = run("bench", "--alpha", "0.25", "--res", "32", "--runs", "3", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data) == ["model", "alpha", "resolution", "threads", "batch", "median_ms", "p10_ms", "p90_ms",
+                          "runs"]
+    assert data["runs"] == 3 and 0 < data["p10_ms"] <= data["median_ms"] <= data["p90_ms"]
+    assert "median" in run("bench", "--alpha", "0.25", "--res", "32", "--runs", "2").stdout
+
+
+def test_bench_refuses_what_does_not_fit_in_memory():
+    pytest.importorskip("torch", reason="bench needs torch")
+    result = run("bench", "--alpha", "4", "--res", "20000", "--runs", "1")  # ~50 GiB of activations
+    assert result.exit_code == 2
+    assert "GiB for weights and activations; bench runs at most 8 GiB" in result.stderr
+
+
+def test_profile_end_to_end(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="profile needs torch")
+    from mnsize import bench
+
+    monkeypatch.setattr(bench, "CALIBRATION_NETWORKS", bench._configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
+                        + bench._configs("mobilenet_v3_small", "0.5", (32, 64)))
+    monkeypatch.setattr(bench.calibrate, "__defaults__", (1, 60, bench.CALIBRATION_NETWORKS, None))
+    out = tmp_path / "p.yaml"
+    (tmp_path / "mine.yaml").write_text("something: else\n")
+    refused = run("profile", "--out", str(tmp_path / "mine.yaml"), "--seconds", "5")
+    assert refused.exit_code == 2 and "not written by mnsize profile" in refused.stderr
+    made = run("profile", "--out", str(out), "--seconds", "5")
+    assert made.exit_code == 0, made.stderr
+    profile = load_profile(str(out))
+    assert profile.device["threads"] == 1 and profile.error["networks"] == 8
+    assert run("profile", "--out", str(out), "--seconds", "5").exit_code == 0  # its own file: overwritten
+    assert run("latency", "--profile", str(out), "--alpha", "0.25", "--res", "48").exit_code == 0
