@@ -135,7 +135,7 @@ OPTIONS = ["--model", "--alpha", "--res", "--rho", "--classes", "--format", "--b
 VALUES = ["mobilenet_v1", "mobilenet_v3_small", "nope", "0.5", "0", "-1", "nan", "inf", "1e400", "224", "320x240",
           "0x0", "abc", "json", "csv", "table", "markdown", "github", "150M", "2MB", "150X", "", "1:0:0.1",
           "0.25:1:0.25", "96:224:64", "90%", "5", "fp16", "thop", "top1", "size", "x.yaml", "../", "\x00", "é"]
-commands = st.sampled_from(["table", "grid", "fit", "check", "explain", "plot", "models", "nonsense"])
+commands = st.sampled_from(["table", "grid", "fit", "check", "explain", "plot", "models", "latency", "nonsense"])
 tokens = st.lists(st.one_of(st.sampled_from(OPTIONS), st.sampled_from(VALUES), st.text(max_size=12)), max_size=8)
 
 
