@@ -21,15 +21,15 @@ import platform
 import statistics
 from datetime import date
 
-from mnsize.bench import CALIBRATION_NETWORKS, _configs, features_of, fit, time_networks
+from mnsize.bench import CALIBRATION_NETWORKS, features_of, fit_costs, grid_configs, time_networks
 from mnsize.costs import count
 from mnsize.expand import expand
 from mnsize.models import load_model
 
-CHECKED = (_configs("mobilenet_v1", "0.35 0.6 0.9 1.2", (128, 192, 256))
-           + _configs("mobilenet_v2", "0.5 0.9 1.2", (128, 192))
-           + _configs("mobilenet_v3_large", "0.75", (160, 192))
-           + _configs("mobilenet_v3_small", "0.75 1.25", (160, 192)))
+CHECKED = (grid_configs("mobilenet_v1", "0.35 0.6 0.9 1.2", (128, 192, 256))
+           + grid_configs("mobilenet_v2", "0.5 0.9 1.2", (128, 192))
+           + grid_configs("mobilenet_v3_large", "0.75", (160, 192))
+           + grid_configs("mobilenet_v3_small", "0.75 1.25", (160, 192)))
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     timings = time_networks(configs, args.threads, args.seconds)
     measured = {config: t.median_ms for config, t in zip(configs, timings)}
     rows = [features_of(c) for c in CALIBRATION_NETWORKS]
-    coef = fit(rows, [measured[c] for c in CALIBRATION_NETWORKS])
+    coef = fit_costs(rows, [measured[c] for c in CALIBRATION_NETWORKS])
     madds = {c: count(expand(load_model(c[0]), c[1], c[2])).madds for c in configs}
     per_madd = (sum(measured[c] * madds[c] for c in CALIBRATION_NETWORKS)
                 / sum(madds[c] ** 2 for c in CALIBRATION_NETWORKS))

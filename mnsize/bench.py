@@ -110,17 +110,18 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
 # --------------------------------------------------------------------------- calibration
 
 
-def _configs(family: str, alphas: str, resolutions: tuple[int, ...]) -> list[tuple[str, str, int]]:
+def grid_configs(family: str, alphas: str, resolutions: tuple[int, ...]) -> list[tuple[str, str, int]]:
     return [(family, alpha, res) for alpha in alphas.split() for res in resolutions]
 
 
 #: the networks a profile is fitted to: V1, V2 and V3 across alpha (aligned and
 #: unaligned widths) and resolution. benchmarks/latency_accuracy.py checks the
 #: predictor on other configurations.
-CALIBRATION_NETWORKS = (_configs("mobilenet_v1", "0.25 0.3 0.45 0.5 0.65 0.75 0.85 1.0 1.1 1.4", (96, 160, 224, 288))
-                        + _configs("mobilenet_v2", "0.35 0.45 0.75 1.0 1.4", (96, 160, 224))
-                        + _configs("mobilenet_v3_large", "0.5 1.0", (128, 224))
-                        + _configs("mobilenet_v3_small", "0.5 1.0", (128, 224)))
+CALIBRATION_NETWORKS = (
+    grid_configs("mobilenet_v1", "0.25 0.3 0.45 0.5 0.65 0.75 0.85 1.0 1.1 1.4", (96, 160, 224, 288))
+    + grid_configs("mobilenet_v2", "0.35 0.45 0.75 1.0 1.4", (96, 160, 224))
+    + grid_configs("mobilenet_v3_large", "0.5 1.0", (128, 224))
+    + grid_configs("mobilenet_v3_small", "0.5 1.0", (128, 224)))
 
 
 def features_of(config: tuple[str, str, int]) -> tuple[float, ...]:
@@ -128,7 +129,7 @@ def features_of(config: tuple[str, str, int]) -> tuple[float, ...]:
     return report_features(count(deployed(expand(load_model(name), alpha, res))))
 
 
-def fit(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
+def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
     """Non-negative least squares on relative error, for a handful of features:
     the normal equations solved on every subset of them, the best
     non-negative solution kept (a negative cost per byte means nothing)."""
@@ -176,11 +177,11 @@ def calibrate(threads: int = 1, seconds: float = 60, networks=CALIBRATION_NETWOR
     timings = time_networks(list(networks), threads, seconds, tick=tick)
     rows = [features_of(config) for config in networks]
     targets = [t.median_ms for t in timings]
-    coef = fit(rows, targets)
+    coef = fit_costs(rows, targets)
     # held out: refit without every fifth network, check those
     train = [i for i in range(len(rows)) if i % 5 != 2]
     test = [i for i in range(len(rows)) if i % 5 == 2]
-    held = fit([rows[i] for i in train], [targets[i] for i in train])
+    held = fit_costs([rows[i] for i in train], [targets[i] for i in train])
     errors = relative_errors(held, [rows[i] for i in test], [targets[i] for i in test])
     return {
         "format": PROFILE_FORMAT,

@@ -174,8 +174,8 @@ def test_profile_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="profile needs torch")
     from mnsize import bench
 
-    monkeypatch.setattr(bench, "CALIBRATION_NETWORKS", bench._configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
-                        + bench._configs("mobilenet_v3_small", "0.5", (32, 64)))
+    monkeypatch.setattr(bench, "CALIBRATION_NETWORKS", bench.grid_configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
+                        + bench.grid_configs("mobilenet_v3_small", "0.5", (32, 64)))
     monkeypatch.setattr(bench.calibrate, "__defaults__", (1, 60, bench.CALIBRATION_NETWORKS, None))
     out = tmp_path / "p.yaml"
     (tmp_path / "mine.yaml").write_text("something: else\n")
