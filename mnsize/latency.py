@@ -4,11 +4,12 @@ A profile (written by `mnsize profile`, measured on the device) holds one
 coefficient per feature of a layer:
 
     t_layer = a * padded mult-adds of convolutions, pointwise and fc layers
-            + b * bytes those layers move
+            + b * bytes of activations those layers move
+            + w * bytes of their weights
             + c * bytes depthwise convolutions move
             + d * bytes pooling and squeeze-and-excite move
             + e * elements activations and residual adds pass over
-            + f                                  (a fixed cost per layer)
+            + f * module calls                   (a fixed cost per PyTorch call)
     t_network = sum of t_layer + g
 
 Why this shape: on a CPU a pointwise or full convolution is bound by its
@@ -31,7 +32,8 @@ from .expand import Layer, elements
 from .yamlio import load_yaml, read_text
 
 PROFILE_FORMAT = "mnsize-profile/1"
-FEATURES = ("compute_madds", "compute_bytes", "depthwise_bytes", "other_bytes", "elementwise", "layers")
+FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "other_bytes", "elementwise",
+            "calls")
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 
 
@@ -49,7 +51,8 @@ def layer_features(layer: Layer, madds: int, params: int) -> tuple[float, ...]:
     moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params) * lanes
     if layer.kind in ("conv", "pw", "fc"):
         values["compute_madds"] = madds * (_up8(c_in) * _up8(c_out)) / (c_in * c_out)
-        values["compute_bytes"] = moved
+        values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * lanes
+        values["weight_bytes"] = 4.0 * params
     elif layer.kind == "dw":
         values["depthwise_bytes"] = moved
     else:  # avgpool, se
@@ -58,8 +61,24 @@ def layer_features(layer: Layer, madds: int, params: int) -> tuple[float, ...]:
         values["elementwise"] += elements(layer.out_shape)
     if layer.residual:
         values["elementwise"] += 1.5 * elements(layer.out_shape)
-    values["layers"] = 1.0
+    values["calls"] = module_calls(layer)
     return tuple(values.values())
+
+
+def module_calls(layer: Layer) -> float:
+    """How many PyTorch module calls the layer costs in the model mnsize builds
+    (mnsize.nn): each call has a fixed cost in eager mode, whatever it computes."""
+    if layer.kind in ("conv", "dw", "pw"):
+        calls = 2 + (layer.act != "none")          # ConvBNAct, conv, activation (BatchNorm folded)
+    elif layer.kind == "se":
+        calls = 6                                   # the block, pool, conv, ReLU, conv, hard-sigmoid
+    elif layer.kind == "fc":
+        calls = 3 + (layer.act != "none")          # Classifier, flatten, linear, activation
+    else:
+        calls = 1                                   # pooling
+    if layer.residual or layer.name.endswith((".pw", ".project")):
+        calls += 1                                  # the block's container
+    return float(calls)
 
 
 def report_features(report) -> tuple[float, ...]:

@@ -16,8 +16,8 @@ from mnsize.expand import deployed
 from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile
 from mnsize.search import Budgets, evaluate, fit
 
-MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "depthwise_bytes": 3e-7, "other_bytes": 5e-8,
-          "elementwise": 4e-7, "layers": 0.01}
+MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "weight_bytes": 2e-7, "depthwise_bytes": 3e-7, "other_bytes": 5e-8,
+          "elementwise": 4e-7, "calls": 0.004}
 SYNTHETIC = {"format": PROFILE_FORMAT, "written_by": "mnsize profile",
              "device": {"cpu": "test", "threads": 1, "torch": "none", "date": "2026-11-21"},
              "model": {"ms_per": MS_PER, "offset_ms": 0.5}}
@@ -41,8 +41,9 @@ def test_features_by_hand():
     f = dict(zip(FEATURES, layer_features(pw, row.madds, row.params)))
     assert row.madds == 11 * 22 * 64 * 64
     assert f["compute_madds"] == pytest.approx(row.madds * (16 * 24) / (11 * 22))
-    assert f["compute_bytes"] == pytest.approx(4 * (11 * 64 * 64 + 22 * 64 * 64 + row.params) * 24 / 22)
-    assert f["elementwise"] == 22 * 64 * 64 and f["layers"] == 1 and f["depthwise_bytes"] == 0
+    assert f["compute_bytes"] == pytest.approx(4 * (11 * 64 * 64 + 22 * 64 * 64) * 24 / 22)
+    assert f["weight_bytes"] == 4 * row.params
+    assert f["elementwise"] == 22 * 64 * 64 and f["calls"] == 4 and f["depthwise_bytes"] == 0
     dropout = layer_features(next(lay for lay in deployed(expand(load_model("mobilenet_v2"))) if lay.kind == "dropout"),
                              0, 0)
     assert dropout == (0.0,) * len(FEATURES)
@@ -107,8 +108,8 @@ def test_check_latency_budget(profile_path, tmp_path):
     ("format: [\n", "invalid YAML"),
     ("- 1\n", "expected a mapping"),
     ("format: mnsize-profile/0\n", "expected format mnsize-profile/1"),
-    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**MS_PER, "layers": -1}, "offset_ms": 0}}),
-     "model.ms_per.layers must be a number from 0 to 1000"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**MS_PER, "calls": -1}, "offset_ms": 0}}),
+     "model.ms_per.calls must be a number from 0 to 1000"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {k: v for k, v in MS_PER.items() if k != "elementwise"},
                                             "offset_ms": 0}}), "model.ms_per.elementwise"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER}}), "model.offset_ms"),
