@@ -1,6 +1,6 @@
 """How well a latency profile predicts networks it was not fitted to.
 
-Times the 63 calibration networks of `mnsize profile` and 24 other
+Times the 73 calibration networks of `mnsize profile` and 24 other
 configurations (V1, V2, V3 at alphas and resolutions outside the calibration
 set) in the same interleaved rounds, so that the machine's drift hits both
 alike; fits the profile on the calibration networks only; then compares

@@ -118,7 +118,7 @@ def grid_configs(family: str, alphas: str, resolutions: tuple[int, ...]) -> list
 #: unaligned widths) and resolution. benchmarks/latency_accuracy.py checks the
 #: predictor on other configurations.
 CALIBRATION_NETWORKS = (
-    grid_configs("mobilenet_v1", "0.25 0.3 0.45 0.5 0.65 0.75 0.85 1.0 1.1 1.4", (96, 160, 224, 288))
+    grid_configs("mobilenet_v1", "0.25 0.3 0.45 0.5 0.65 0.75 0.85 1.0 1.1 1.4", (96, 128, 160, 224, 288))
     + grid_configs("mobilenet_v2", "0.35 0.45 0.75 1.0 1.4", (96, 160, 224))
     + grid_configs("mobilenet_v3_large", "0.5 1.0", (128, 224))
     + grid_configs("mobilenet_v3_small", "0.5 1.0", (128, 224)))

@@ -80,7 +80,7 @@ def bench(model, alpha, resolution, rho, classes, threads, batch, runs, fmt):
 def profile(ctx, out, threads, seconds, force):
     """Calibrate a latency profile for this machine.
 
-    Times 63 MobileNets (V1, V2, V3 across alpha and resolution) in
+    Times 73 MobileNets (V1, V2, V3 across alpha and resolution) in
     interleaved rounds and fits the per-layer cost model that `mnsize
     latency`, `fit --max-latency` and `check` use to predict latency.
     """
