@@ -52,7 +52,8 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
         layers = expand(spec, budget.alpha, resolution, budget.classes)
     except ValueError as exc:
         raise MnsizeError(f"{budget.file or 'budget'}: budget {budget.name!r}: {exc}") from None
-    report, paper = count(layers, convention), count(layers)
+    paper = count(layers)
+    report = paper if convention is None else count(layers, convention)
     nbytes = DTYPE_BYTES[budget.dtype]
     # the stored size is what a deployment keeps, whatever a convention calls params
     values = {"madds": report.madds, "params": report.params,

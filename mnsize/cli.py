@@ -98,8 +98,6 @@ def _load(model, alpha, resolution, rho, classes):
     from .expand import Config, expand
     from .models import load_model
 
-    if resolution is not None and rho is not None:
-        raise click.UsageError("give either --res or --rho, not both")
     spec = load_model(model)
     config = Config(model=spec.name, alpha=alpha, resolution=resolve_resolution(spec, resolution, rho),
                     classes=classes or spec.classes)

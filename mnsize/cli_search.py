@@ -90,7 +90,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
     mnsize fit --max-size 2MB --dtype int8 --max-activations 512KiB
     mnsize fit --model mobilenet_v1 --model mobilenet_v1_shallow --max-madds 300M
     """
-    from .models import builtin_names, load_model
+    from .models import load_model
     from .published import top1_table
     from .render_search import describe_candidate, misses, render_fit
     from .search import Budgets, fit as search
@@ -108,8 +108,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
 
         device_profile = load_profile(profile_path)
     specs = [load_model(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
-    names = {spec.name for spec in specs if spec.name in builtin_names()}
-    paths = {spec.name: given for spec, given in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
+    given = {spec.name: name for spec, name in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
     candidates = [c for spec in specs
                   for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention,
                                      device_profile)]
@@ -122,7 +121,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
         from .bench import time_networks
 
         threads = int(device_profile.device.get("threads", 1)) if device_profile else 1
-        configs = [(c.model if c.model in names else paths[c.model], c.alpha, c.resolution[0]) for c in result.ranked]
+        configs = [(given[c.model], c.alpha, c.resolution[0]) for c in result.ranked]
         timings = time_networks(configs, threads, seconds=2.0 * len(configs))
         measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
     render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout, measured)
