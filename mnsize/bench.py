@@ -2,14 +2,15 @@
 
 Timing discipline: a fixed number of threads, eval mode and
 torch.inference_mode, BatchNorm folded into the convolutions as any deployment
-does (a conv with a bias in place of conv + BatchNorm), warm-up runs, then
-many timed runs summarised by the median with p10 and p90. Networks compared
-with each other are timed in interleaved rounds, so that the machine's drift
-hits them alike.
+does (a conv with a bias in place of conv + BatchNorm), freed memory kept in
+the process (see keep_freed_memory), warm-up runs, then many timed runs
+summarised by the median with p10 and p90. Networks compared with each other
+are timed in interleaved rounds, so that the machine's drift hits them alike.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import platform
@@ -51,6 +52,40 @@ def memory_bytes(layers: tuple[Layer, ...], batch: int) -> int:
     return 4 * (count(layers).params + batch * max(lay.activations for lay in layers))
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def keep_freed_memory() -> str:
+    """Make the C allocator keep freed memory in the process; say what was done.
+
+    By default glibc serves large blocks with fresh memory maps and hands
+    memory back to the system as soon as enough of it is free, with thresholds
+    that move with what the process freed before. A network's activations are
+    then page-faulted in afresh on some runs and not on others: here one
+    depthwise layer ran 5x slower in one process than in the next, and the
+    same network's median moved by 30-50% between processes. With both
+    thresholds fixed high, every run after the warm-up reuses the memory of
+    the one before, as a deployment runtime with a memory arena does. Elsewhere
+    than glibc this does nothing and says so."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "system default"
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    for limit in (2**30, 2**25):  # newer glibc refuses a map threshold above 32 MiB
+        if mallopt(M_MMAP_THRESHOLD, limit) == 1 and mallopt(M_TRIM_THRESHOLD, 2 * limit) == 1:
+            return f"freed memory kept (malloc thresholds {limit // 2**20} MiB)"
+    return "system default"
+
+
+def prepare(threads: int):
+    """torch, set up for timing: ``threads`` threads, freed memory kept."""
+    torch = import_torch()
+    torch.set_num_threads(threads)
+    keep_freed_memory()
+    return torch
+
+
 def _samples(module, x, runs: int, warmup: int, tick=None) -> list[float]:
     torch = import_torch()
     out = []
@@ -80,17 +115,15 @@ def _build(layers: tuple[Layer, ...], input_shape, batch: int):
 def bench(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads: int = 1, batch: int = 1,
           runs: int = 50, warmup: int = 10, tick=None) -> Timing:
     """Latency of the whole network (BatchNorm folded) on this machine."""
-    torch = import_torch()
-    torch.set_num_threads(threads)
+    prepare(threads)
     model, x = _build(layers, input_shape, batch)
     return summarise(_samples(model, x, runs, warmup, tick))
 
 
-def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 3, tick=None) -> list[Timing]:
+def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None) -> list[Timing]:
     """Median latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds."""
-    torch = import_torch()
-    torch.set_num_threads(threads)
+    prepare(threads)
     built = []
     for name, alpha, res in configs:
         spec = load_model(name)
@@ -115,18 +148,27 @@ def grid_configs(family: str, alphas: str, resolutions: tuple[int, ...]) -> list
 
 
 #: the networks a profile is fitted to: V1, V2 and V3 across alpha (aligned and
-#: unaligned widths) and resolution. benchmarks/latency_accuracy.py checks the
-#: predictor on other configurations.
+#: unaligned widths) and resolution (64 to 512). benchmarks/latency_accuracy.py
+#: checks the predictor on other alphas.
 CALIBRATION_NETWORKS = (
     grid_configs("mobilenet_v1", "0.25 0.3 0.45 0.5 0.65 0.75 0.85 1.0 1.1 1.4", (96, 128, 160, 224, 288))
+    + grid_configs("mobilenet_v1", "0.25 0.5 1.0", (64, 384)) + grid_configs("mobilenet_v1", "0.25 0.5", (512,))
     + grid_configs("mobilenet_v2", "0.35 0.45 0.75 1.0 1.4", (96, 160, 224))
-    + grid_configs("mobilenet_v3_large", "0.5 1.0", (128, 224))
-    + grid_configs("mobilenet_v3_small", "0.5 1.0", (128, 224)))
+    + grid_configs("mobilenet_v2", "0.35 1.0", (64, 384)) + grid_configs("mobilenet_v2", "0.6", (128, 288))
+    + grid_configs("mobilenet_v2", "1.4", (288,))
+    + grid_configs("mobilenet_v3_large", "0.35 0.5 1.0 1.4", (96, 128, 224, 288))
+    + grid_configs("mobilenet_v3_small", "0.35 0.5 1.0 1.4", (96, 128, 224, 288)))
 
 
-def features_of(config: tuple[str, str, int]) -> tuple[float, ...]:
+def vector_lanes() -> int:
+    """fp32 lanes of the widest vector unit torch uses on this CPU."""
+    capability = str(import_torch().backends.cpu.get_cpu_capability()).upper()
+    return 16 if "AVX512" in capability else 8
+
+
+def features_of(config: tuple[str, str, int], lanes: int) -> tuple[float, ...]:
     name, alpha, res = config
-    return report_features(count(deployed(expand(load_model(name), alpha, res))))
+    return report_features(count(deployed(expand(load_model(name), alpha, res))), lanes)
 
 
 def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
@@ -175,7 +217,8 @@ def calibrate(threads: int = 1, seconds: float = 60, networks=CALIBRATION_NETWOR
     """Time the calibration networks and fit the profile's coefficients."""
     torch = import_torch()
     timings = time_networks(list(networks), threads, seconds, tick=tick)
-    rows = [features_of(config) for config in networks]
+    lanes = vector_lanes()
+    rows = [features_of(config, lanes) for config in networks]
     targets = [t.median_ms for t in timings]
     coef = fit_costs(rows, targets)
     # held out: refit without every fifth network, check those
@@ -188,8 +231,8 @@ def calibrate(threads: int = 1, seconds: float = 60, networks=CALIBRATION_NETWOR
         "written_by": "mnsize profile",
         "device": {"cpu": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count() or 1,
                    "threads": threads, "torch": str(torch.__version__), "python": platform.python_version(),
-                   "date": date.today().isoformat()},
-        "model": {"ms_per": dict(zip(FEATURES, coef[:-1])), "offset_ms": coef[-1]},
+                   "date": date.today().isoformat(), "allocator": keep_freed_memory()},
+        "model": {"ms_per": dict(zip(FEATURES, coef[:-1])), "offset_ms": coef[-1], "lanes": lanes},
         "error": {"networks": len(rows), "held_out": len(test),
                   "held_out_median_error_pct": round(100 * statistics.median(errors), 2),
                   "held_out_within_10pct": round(sum(e <= 0.10 for e in errors) / len(errors), 3),

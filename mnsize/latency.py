@@ -3,23 +3,31 @@
 A profile (written by `mnsize profile`, measured on the device) holds one
 coefficient per feature of a layer:
 
-    t_layer = a * padded mult-adds of convolutions, pointwise and fc layers
-            + b * bytes of activations those layers move
-            + w * bytes of their weights
-            + c * bytes depthwise convolutions move
-            + d * bytes pooling and squeeze-and-excite move
-            + e * elements activations and residual adds pass over
-            + f * module calls                   (a fixed cost per PyTorch call)
+    t_layer = a  * padded mult-adds of convolutions, pointwise and fc layers
+            + b  * bytes of activations those layers move
+            + w  * bytes of their weights
+            + c1 * bytes moved by depthwise convolutions whose width is a
+                   multiple of the vector lanes
+            + c2 * bytes moved by the other depthwise convolutions
+            + d  * bytes pooling and squeeze-and-excite move
+            + e  * elements activations and residual adds pass over
+            + f1 * module calls of depthwise layers   (a fixed cost per call)
+            + f2 * other module calls
     t_network = sum of t_layer + g
 
-Why this shape: on a CPU a pointwise or full convolution is bound by its
-arithmetic, a depthwise one, pooling and the element-wise passes by the
-memory they move; widths that are not multiples of 8 waste vector lanes, so
-mult-adds and bytes count channels rounded up to 8 (int(32 x 0.35) = 11
-channels cost like 16). The coefficients are fitted to whole networks timed
-on the device rather than to single layers: summed single-layer timings
-over-predicted small networks by 30% here, the network fit absorbs what
-isolated layers miss (caches between layers, the framework's own loop).
+Why this shape: on a CPU a pointwise or full convolution is a matrix product
+bound by its arithmetic, a depthwise one, pooling and the element-wise passes
+by the memory they move. Matrix products waste work on ragged edges: their
+mult-adds count channels rounded up to 8 (int(32 x 0.35) = 11 channels cost
+like 16) and output positions rounded up to the vector lanes (16 fp32 lanes
+with AVX-512, 8 otherwise: a 7x7 map costs like 64 positions). A depthwise
+convolution whose width is not a multiple of the lanes takes a slower path
+(here 24 channels took longer than 32), and each call into the library that
+runs it has a larger fixed cost than an element-wise call. The coefficients
+are fitted to whole networks timed on the device rather than to single
+layers: summed single-layer timings over-predicted small networks by 30% here,
+the network fit absorbs what isolated layers miss (caches between layers, the
+framework's own loop).
 """
 
 from __future__ import annotations
@@ -31,37 +39,44 @@ from .errors import MnsizeError, show
 from .expand import Layer, elements
 from .yamlio import load_yaml, read_text
 
-PROFILE_FORMAT = "mnsize-profile/1"
-FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "other_bytes", "elementwise",
-            "calls")
+PROFILE_FORMAT = "mnsize-profile/2"
+FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "depthwise_unaligned_bytes",
+            "other_bytes", "elementwise", "calls", "depthwise_calls")
+POSITIONS_FEATURE = FEATURES.index("compute_madds")  # the one that grows with padded output positions
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 
 
-def _up8(channels: int) -> int:
-    return -(-channels // 8) * 8
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
-def layer_features(layer: Layer, madds: int, params: int) -> tuple[float, ...]:
-    """The features of one layer (a Report row's layer, mult-adds and params)."""
+def layer_features(layer: Layer, madds: int, params: int, lanes: int,
+                   pad_positions: bool = True) -> tuple[float, ...]:
+    """The features of one layer (a Report row's layer, mult-adds and params)
+    on a device with ``lanes`` fp32 vector lanes. With ``pad_positions``
+    false, compute_madds counts output positions as they are (mnsize.search
+    pads them itself, per resolution)."""
     values = dict.fromkeys(FEATURES, 0.0)
     if layer.kind == "dropout":
         return tuple(values.values())
     c_in, c_out = layer.in_shape[0], layer.out_shape[0]
-    lanes = _up8(c_out) / c_out
-    moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params) * lanes
+    spare = round_up(c_out, 8) / c_out
+    moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params) * spare
     if layer.kind in ("conv", "pw", "fc"):
-        values["compute_madds"] = madds * (_up8(c_in) * _up8(c_out)) / (c_in * c_out)
-        values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * lanes
+        positions = layer.out_shape[1] * layer.out_shape[2]
+        values["compute_madds"] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
+                                   * (round_up(positions, lanes) / positions if pad_positions else 1))
+        values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * spare
         values["weight_bytes"] = 4.0 * params
     elif layer.kind == "dw":
-        values["depthwise_bytes"] = moved
+        values["depthwise_bytes" if c_out % lanes == 0 else "depthwise_unaligned_bytes"] = moved
     else:  # avgpool, se
         values["other_bytes"] = moved
     if layer.kind != "se" and layer.act in ELEMENTWISE_ACTS:
         values["elementwise"] += elements(layer.out_shape)
     if layer.residual:
         values["elementwise"] += 1.5 * elements(layer.out_shape)
-    values["calls"] = module_calls(layer)
+    values["depthwise_calls" if layer.kind == "dw" else "calls"] = module_calls(layer)
     return tuple(values.values())
 
 
@@ -81,11 +96,11 @@ def module_calls(layer: Layer) -> float:
     return float(calls)
 
 
-def report_features(report) -> tuple[float, ...]:
+def report_features(report, lanes: int) -> tuple[float, ...]:
     """Summed features of a network, plus the constant term."""
     totals = [0.0] * len(FEATURES)
     for row in report.rows:
-        for i, value in enumerate(layer_features(row.layer, row.madds, row.params)):
+        for i, value in enumerate(layer_features(row.layer, row.madds, row.params, lanes)):
             totals[i] += value
     return (*totals, 1.0)
 
@@ -96,11 +111,15 @@ class Profile:
     device: dict
     coefficients: dict[str, float]   # ms per unit of each feature
     offset_ms: float
+    lanes: int                       # fp32 vector lanes of the device
     error: dict
 
-    def layer_ms(self, layer: Layer, madds: int, params: int) -> float:
+    def layer_ms(self, layer: Layer, madds: int, params: int, pad_positions: bool = True,
+                 only: str | None = None) -> float:
+        """Predicted ms of one layer; ``only``: of one feature alone."""
         return sum(self.coefficients[name] * value
-                   for name, value in zip(FEATURES, layer_features(layer, madds, params)))
+                   for name, value in zip(FEATURES, layer_features(layer, madds, params, self.lanes, pad_positions))
+                   if only in (None, name))
 
     def predict(self, report) -> tuple[float, list[tuple[str, float]]]:
         """(network ms, [(layer name, ms)]) for a Report (mnsize.costs) of the
@@ -133,6 +152,9 @@ def load_profile(path: str) -> Profile:
     offset = model.get("offset_ms")
     if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not -1e3 < offset < 1e3:
         raise bad(f"model.offset_ms must be a number between -1000 and 1000, got {show(offset)}")
+    lanes = model.get("lanes")
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= 64:
+        raise bad(f"model.lanes must be a whole number from 1 to 64, got {show(lanes)}")
     device = data.get("device") if isinstance(data.get("device"), dict) else {}
     error = data.get("error") if isinstance(data.get("error"), dict) else {}
-    return Profile(os.fspath(path), device, coefficients, float(offset), error)
+    return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error)

@@ -16,6 +16,7 @@ result is always exactly what ``count(expand(spec, alpha, resolution))`` gives
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from operator import add, mul
@@ -165,7 +166,7 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
         forms, direct, areas = structures[signature]
         w = _width(unit_layers, forms, convention)
         madds_t, params_t, bn_t = w.terms["madds"], w.terms["params"], w.terms["bn_params"]
-        latency_t = _latency_terms(unit_layers, profile) if profile is not None else None
+        latency_t, per_position = _latency_terms(unit_layers, profile) if profile is not None else (None, None)
         for res in resolutions:
             in_area, out_area, hw = areas[res]
             madds, params, bn_params = madds_t.at(in_area, out_area), params_t.at(in_area, out_area), \
@@ -177,27 +178,39 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
             stored = params - bn_in_params * bn_params // 2 + w.folded_biases  # whatever a convention calls params
             latency = None
             if latency_t is not None:
-                latency = int(1000 * (profile.offset_ms + latency_t.at(in_area, out_area) / 1e6))
+                lanes = profile.lanes
+                padded = sum(p * -(-a // lanes) * lanes for p, a in zip(per_position, out_area) if p)
+                latency = int(1000 * (profile.offset_ms + (latency_t.at(in_area, out_area) + padded) / 1e6))
             out.append(Candidate(spec.name, alpha, res, madds, params, bn_params, stored * nbytes, peak * nbytes,
                                  top1.get((alpha, res)), latency))
     return out
 
 
-def _latency_terms(layers: tuple[Layer, ...], profile) -> _Terms:
-    """A profile's per-layer prediction (mnsize.latency), which is affine in
-    each layer's input and output areas, as terms in nanoseconds."""
-    per_in, per_out, constant = [0.0] * len(layers), [0.0] * len(layers), 0.0
+def _latency_terms(layers: tuple[Layer, ...], profile) -> tuple[_Terms, list[float]]:
+    """A profile's per-layer prediction (mnsize.latency) in nanoseconds: terms
+    affine in each layer's input and output areas, and per layer a cost per
+    output position, which the caller multiplies by the positions padded to
+    the profile's lanes (the only part that is not affine in area)."""
+    per_in, per_out, per_position, constant = [0.0] * len(layers), [0.0] * len(layers), [0.0] * len(layers), 0.0
     for i, layer in enumerate(deployed(layers)):
-        def ns(in_hw, out_hw, layer=layer):
+        def ns(in_hw, out_hw, only=None, pad=False, layer=layer):
             probe = _at(layer, in_hw, out_hw)
             cost = layer_cost(probe)
-            return 1e6 * profile.layer_ms(probe, cost.madds, cost.params)
+            return 1e6 * profile.layer_ms(probe, cost.madds, cost.params, pad_positions=pad, only=only)
 
-        unit = ns((1, 1), (1, 1))
-        per_in[i] = ns((1, 2), (1, 1)) - unit
-        per_out[i] = ns((1, 1), (1, 2)) - unit
+        def rest(in_hw, out_hw):
+            return ns(in_hw, out_hw) - ns(in_hw, out_hw, only="compute_madds")
+
+        unit = rest((1, 1), (1, 1))
+        per_in[i] = rest((1, 2), (1, 1)) - unit
+        per_out[i] = rest((1, 1), (1, 2)) - unit
         constant += unit - per_in[i] - per_out[i]
-    return _Terms(constant, per_in, per_out)
+        position = ns((1, 1), (1, 1), only="compute_madds")
+        if math.isclose(ns((1, 1), (1, 2), only="compute_madds"), 2 * position):
+            per_position[i] = position
+        else:  # not per position (an fc's output is always 1 x 1): as it is at 1 x 1
+            constant += ns((1, 1), (1, 1), only="compute_madds", pad=True)
+    return _Terms(constant, per_in, per_out), per_position
 
 
 def _areas(layers: tuple[Layer, ...]) -> tuple[list[int], list[int], list[tuple]]:

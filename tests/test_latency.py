@@ -16,11 +16,12 @@ from mnsize.expand import deployed
 from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile
 from mnsize.search import Budgets, evaluate, fit
 
-MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "weight_bytes": 2e-7, "depthwise_bytes": 3e-7, "other_bytes": 5e-8,
-          "elementwise": 4e-7, "calls": 0.004}
+MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "weight_bytes": 2e-7, "depthwise_bytes": 3e-7,
+          "depthwise_unaligned_bytes": 6e-7, "other_bytes": 5e-8, "elementwise": 4e-7, "calls": 0.004,
+          "depthwise_calls": 0.012}
 SYNTHETIC = {"format": PROFILE_FORMAT, "written_by": "mnsize profile",
              "device": {"cpu": "test", "threads": 1, "torch": "none", "date": "2026-11-21"},
-             "model": {"ms_per": MS_PER, "offset_ms": 0.5}}
+             "model": {"ms_per": MS_PER, "offset_ms": 0.5, "lanes": 16}}
 
 
 @pytest.fixture
@@ -38,15 +39,34 @@ def test_features_by_hand():
     layers = {lay.name: lay for lay in deployed(expand(load_model("mobilenet_v1"), "0.35", 128))}
     pw = layers["dwsep1.pw"]  # 11 -> 22 channels at 64x64: widths padded to 16 and 24
     row = next(r for r in count(tuple(layers.values())).rows if r.layer.name == "dwsep1.pw")
-    f = dict(zip(FEATURES, layer_features(pw, row.madds, row.params)))
+    f = dict(zip(FEATURES, layer_features(pw, row.madds, row.params, 16)))
     assert row.madds == 11 * 22 * 64 * 64
-    assert f["compute_madds"] == pytest.approx(row.madds * (16 * 24) / (11 * 22))
+    assert f["compute_madds"] == pytest.approx(row.madds * (16 * 24) / (11 * 22))  # 4,096 positions: no padding
     assert f["compute_bytes"] == pytest.approx(4 * (11 * 64 * 64 + 22 * 64 * 64) * 24 / 22)
     assert f["weight_bytes"] == 4 * row.params
     assert f["elementwise"] == 22 * 64 * 64 and f["calls"] == 4 and f["depthwise_bytes"] == 0
     dropout = layer_features(next(lay for lay in deployed(expand(load_model("mobilenet_v2"))) if lay.kind == "dropout"),
-                             0, 0)
+                             0, 0, 16)
     assert dropout == (0.0,) * len(FEATURES)
+
+
+def test_padded_positions_and_unaligned_depthwise():
+    report = count(deployed(expand(load_model("mobilenet_v1"), "0.75", 224)))
+    rows = {r.layer.name: r for r in report.rows}
+    last = rows["dwsep13.pw"]  # 768 -> 768 channels on a 7x7 map: 49 positions cost like 64 with 16 lanes
+    for lanes, padded in ((16, 64), (8, 56)):
+        f = dict(zip(FEATURES, layer_features(last.layer, last.madds, last.params, lanes)))
+        assert f["compute_madds"] == pytest.approx(last.madds * padded / 49)
+    flat = dict(zip(FEATURES, layer_features(last.layer, last.madds, last.params, 16, pad_positions=False)))
+    assert flat["compute_madds"] == last.madds
+    dw = {name: dict(zip(FEATURES, layer_features(r.layer, r.madds, r.params, 16)))
+          for name, r in rows.items() if r.layer.kind == "dw"}
+    assert rows["dwsep2.dw"].layer.out_shape[0] == 48 and rows["dwsep1.dw"].layer.out_shape[0] == 24
+    assert dw["dwsep2.dw"]["depthwise_bytes"] > 0 and dw["dwsep2.dw"]["depthwise_unaligned_bytes"] == 0
+    assert dw["dwsep1.dw"]["depthwise_unaligned_bytes"] > 0 and dw["dwsep1.dw"]["depthwise_bytes"] == 0
+    assert all(f["depthwise_calls"] == 3 and f["calls"] == 0 for f in dw.values())  # block, conv, ReLU (BN folded)
+    eight = dict(zip(FEATURES, layer_features(rows["dwsep1.dw"].layer, 0, rows["dwsep1.dw"].params, 8)))
+    assert eight["depthwise_bytes"] == dw["dwsep1.dw"]["depthwise_unaligned_bytes"]  # 24 is aligned to 8 lanes
 
 
 def test_prediction_is_the_sum_of_layers(profile_path):
@@ -54,7 +74,7 @@ def test_prediction_is_the_sum_of_layers(profile_path):
     report = count(deployed(expand(load_model("mobilenet_v3_small"), "0.75", (160, 128))))
     total, per_layer = profile.predict(report)
     by_hand = 0.5 + sum(sum(MS_PER[name] * value for name, value in
-                            zip(FEATURES, layer_features(r.layer, r.madds, r.params))) for r in report.rows)
+                            zip(FEATURES, layer_features(r.layer, r.madds, r.params, 16))) for r in report.rows)
     assert total == pytest.approx(by_hand)
     assert len(per_layer) == len(report.rows) and all(ms >= 0 for _, ms in per_layer)
 
@@ -107,7 +127,10 @@ def test_check_latency_budget(profile_path, tmp_path):
     (None, "no such file"),
     ("format: [\n", "invalid YAML"),
     ("- 1\n", "expected a mapping"),
-    ("format: mnsize-profile/0\n", "expected format mnsize-profile/1"),
+    ("format: mnsize-profile/1\n", "expected format mnsize-profile/2"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER, "offset_ms": 0, "lanes": 0}}),
+     "model.lanes must be a whole number from 1 to 64, got 0"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER, "offset_ms": 0}}), "model.lanes"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**MS_PER, "calls": -1}, "offset_ms": 0}}),
      "model.ms_per.calls must be a number from 0 to 1000"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {k: v for k, v in MS_PER.items() if k != "elementwise"},
@@ -185,6 +208,7 @@ def test_profile_end_to_end(tmp_path, monkeypatch):
     made = run("profile", "--out", str(out), "--seconds", "5")
     assert made.exit_code == 0, made.stderr
     profile = load_profile(str(out))
-    assert profile.device["threads"] == 1 and profile.error["networks"] == 8
+    assert profile.device["threads"] == 1 and profile.error["networks"] == 8 and profile.lanes in (8, 16)
+    assert profile.device["allocator"]
     assert run("profile", "--out", str(out), "--seconds", "5").exit_code == 0  # its own file: overwritten
     assert run("latency", "--profile", str(out), "--alpha", "0.25", "--res", "48").exit_code == 0
