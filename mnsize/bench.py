@@ -213,7 +213,7 @@ def relative_errors(coef: list[float], rows, targets) -> list[float]:
     return [abs(sum(c * x for c, x in zip(coef, r)) - t) / t for r, t in zip(rows, targets)]
 
 
-def calibrate(threads: int = 1, seconds: float = 60, networks=CALIBRATION_NETWORKS, tick=None) -> dict:
+def calibrate(threads: int = 1, seconds: float = 65, networks=CALIBRATION_NETWORKS, tick=None) -> dict:
     """Time the calibration networks and fit the profile's coefficients."""
     torch = import_torch()
     timings = time_networks(list(networks), threads, seconds, tick=tick)

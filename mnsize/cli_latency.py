@@ -73,14 +73,14 @@ def bench(model, alpha, resolution, rho, classes, threads, batch, runs, fmt):
 @cli.command()
 @click.option("--out", "-o", "out", type=FILE, required=True, help="Where to write the profile (YAML).")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--seconds", type=click.FloatRange(5, 3600), default=60, show_default=True,
+@click.option("--seconds", type=click.FloatRange(5, 3600), default=65, show_default=True,
               help="Time to spend timing networks (the whole run takes a little more).")
 @click.option("--force", is_flag=True, help="Overwrite a file that mnsize profile did not write.")
 @click.pass_context
 def profile(ctx, out, threads, seconds, force):
     """Calibrate a latency profile for this machine.
 
-    Times 73 MobileNets (V1, V2, V3 across alpha and resolution) in
+    Times 112 MobileNets (V1, V2, V3 across alpha and resolution) in
     interleaved rounds and fits the per-layer cost model that `mnsize
     latency`, `fit --max-latency` and `check` use to predict latency.
     """

@@ -212,3 +212,15 @@ def test_profile_end_to_end(tmp_path, monkeypatch):
     assert profile.device["allocator"]
     assert run("profile", "--out", str(out), "--seconds", "5").exit_code == 0  # its own file: overwritten
     assert run("latency", "--profile", str(out), "--alpha", "0.25", "--res", "48").exit_code == 0
+
+
+def test_timing_keeps_freed_memory_on_glibc():
+    import platform
+
+    from mnsize.bench import keep_freed_memory
+
+    said = keep_freed_memory()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert said == "freed memory kept (malloc thresholds 1024 MiB)"
+    else:
+        assert said  # says what it did, whatever the platform
