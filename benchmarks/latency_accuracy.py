@@ -3,8 +3,9 @@
 Times the 112 calibration networks of `mnsize profile` and 24 other
 configurations (V1, V2, V3 at alphas outside the calibration set) in the same
 interleaved rounds, so that the machine's drift hits both alike, with freed
-memory kept in the process as `mnsize bench` and `profile` do; fits the profile on the calibration networks only; then compares
-predicted and measured medians on the 24. Prints each, the share within
+memory kept in the process as `mnsize bench` and `profile` do; fits the
+profile on the calibration networks only; then compares predicted and
+measured medians on the 24. Prints each, the share within
 +-10%, the mean absolute % error, and the same for the naive predictor
 "latency proportional to mult-adds" fitted on the same calibration timings.
 

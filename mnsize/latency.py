@@ -42,7 +42,6 @@ from .yamlio import load_yaml, read_text
 PROFILE_FORMAT = "mnsize-profile/2"
 FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "depthwise_unaligned_bytes",
             "other_bytes", "elementwise", "calls", "depthwise_calls")
-POSITIONS_FEATURE = FEATURES.index("compute_madds")  # the one that grows with padded output positions
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 
 

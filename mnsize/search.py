@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from .costs import layer_cost
 from .expand import Layer, deployed, expand
+from .latency import round_up
 from .spec import Spec
 from .units import DTYPE_BYTES
 
@@ -179,7 +180,7 @@ def evaluate(spec: Spec, alphas, resolutions, classes: int | None = None, dtype:
             latency = None
             if latency_t is not None:
                 lanes = profile.lanes
-                padded = sum(p * -(-a // lanes) * lanes for p, a in zip(per_position, out_area) if p)
+                padded = sum(p * round_up(a, lanes) for p, a in zip(per_position, out_area) if p)
                 latency = int(1000 * (profile.offset_ms + (latency_t.at(in_area, out_area) + padded) / 1e6))
             out.append(Candidate(spec.name, alpha, res, madds, params, bn_params, stored * nbytes, peak * nbytes,
                                  top1.get((alpha, res)), latency))
