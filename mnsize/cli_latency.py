@@ -96,6 +96,10 @@ def profile(ctx, out, threads, seconds, force):
             raise MnsizeError(f"{out}: cannot read: {exc.strerror}") from None
         if not ours:
             raise MnsizeError(f"{out}: exists and was not written by mnsize profile; give --force to overwrite it")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # say so before a minute of timing
+        raise MnsizeError(f"{out}: cannot write: {'no such folder' if not os.path.isdir(folder) else 'permission denied'}"
+                          f" {folder}")
     tick, close = _progress("calibrating")
     try:
         data = calibrate(threads, seconds, tick=tick)

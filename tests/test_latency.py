@@ -158,6 +158,7 @@ def test_bad_profiles(tmp_path, content, fragment):
     (["bench", "--alpha", "abc"], "--alpha"),
     (["profile"], "--out"),
     (["profile", "--out", "p.yaml", "--seconds", "1"], "--seconds"),
+    (["profile", "--out", "/nonexistent-folder/p.yaml"], "cannot write: no such folder /nonexistent-folder"),
 ])
 def test_latency_bad_arguments(args, fragment):
     result = run(*args)
