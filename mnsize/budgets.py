@@ -19,6 +19,7 @@ Every problem is a BudgetError naming the file, the line, the entry (its
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -129,6 +130,15 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
         if not isinstance(profile, str) or not profile.strip() or "\x00" in profile:
             raise fail(f"expected the path of a latency profile, got {show(profile)}", "profile")
         profile = profile if os.path.isabs(profile) else os.path.join(base, profile)
+        # here, where the budget's file and line are known, rather than when a
+        # check first predicts with it
+        try:
+            if not stat.S_ISREG(os.stat(profile).st_mode):
+                raise fail(f"not a regular file: {profile}", "profile")
+        except FileNotFoundError:
+            raise fail(f"no such file: {profile}", "profile") from None
+        except OSError as exc:
+            raise fail(f"cannot read {profile}: {exc.strerror}", "profile") from None
     if "max_latency" in entry and profile is None:
         raise fail("max_latency needs 'profile': the latency profile to predict with (mnsize profile)", "max_latency")
     dtype = entry.get("dtype", "fp32")

@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from .errors import SpecError, show
 from .spec import LayerSpec, Spec
+from .units import UnitError, parse_decimal
 from .width import make_divisible
 
 Shape = tuple[int, int, int]  # (channels, height, width)
@@ -88,16 +89,18 @@ class Config:
 
 
 def to_alpha(value: object) -> Fraction:
-    """An exact width multiplier from what the user typed ('0.35', 0.35, 7/20)."""
+    """An exact width multiplier from what the user typed ('0.35', 0.35,
+    Fraction(7, 20)); text in plain decimal only (mnsize.units.parse_decimal)."""
     if isinstance(value, Fraction):
         alpha = value
     elif isinstance(value, bool):
         raise ValueError(f"alpha must be a positive number, got {show(value)}")
-    elif isinstance(value, (int, float, str)):
-        text = repr(value) if isinstance(value, float) else str(value).strip()
+    elif isinstance(value, int):
+        alpha = Fraction(value)
+    elif isinstance(value, (float, str)):
         try:
-            alpha = Fraction(text)
-        except (ValueError, ZeroDivisionError):
+            alpha = parse_decimal(repr(value) if isinstance(value, float) else value, "alpha")
+        except UnitError:
             raise ValueError(f"alpha must be a positive number, got {show(value)}") from None
     else:
         raise ValueError(f"alpha must be a positive number, got {show(value)}")

@@ -32,6 +32,7 @@ framework's own loop).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -127,13 +128,32 @@ class Profile:
         return self.offset_ms + sum(ms for _, ms in per_layer), per_layer
 
 
+#: what a profile's device and error blocks may say, by type; each is optional
+DEVICE_TEXT = ("cpu", "machine", "torch", "python", "date", "allocator")
+MAX_THREADS = 256
+ERROR_COUNTS = ("networks", "held_out")
+ERROR_SHARES = ("held_out_median_error_pct", "held_out_within_10pct", "largest_spread_pct")
+
+
 def load_profile(path: str) -> Profile:
-    """Read and validate a profile; every problem is one MnsizeError."""
+    """Read and validate a profile; every problem is one MnsizeError.
+
+    The coefficients and the offset are what the calibration fits: finite and
+    never negative (a negative offset would predict a negative time that
+    passes any budget), and not all zero (a prediction of 0 ms passes any
+    budget too). The device's thread count is used to time on it again, so
+    it is held to what `mnsize profile --threads` accepts."""
     text = read_text(path, path)
     data, _ = load_yaml(text, path)
 
     def bad(message: str) -> MnsizeError:
         return MnsizeError(f"{path}: not a usable latency profile: {message}")
+
+    def number(value: object) -> bool:
+        return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+    def whole(value: object, low: int, high: int) -> bool:
+        return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
 
     if not isinstance(data, dict):
         raise bad(f"expected a mapping, got {show(data)}")
@@ -142,18 +162,45 @@ def load_profile(path: str) -> Profile:
     model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("ms_per"), dict):
         raise bad("missing model.ms_per")
+    for key in model:
+        if key not in ("ms_per", "offset_ms", "lanes"):
+            raise bad(f"model: unknown key {show(key)} (expected ms_per, offset_ms, lanes)")
+    for key in model["ms_per"]:
+        if key not in FEATURES:
+            raise bad(f"model.ms_per: unknown feature {show(key)} (expected {', '.join(FEATURES)})")
     coefficients = {}
     for name in FEATURES:
         value = model["ms_per"].get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e3:
+        if not number(value) or not 0 <= value < 1e3:
             raise bad(f"model.ms_per.{name} must be a number from 0 to 1000, got {show(value)}")
         coefficients[name] = float(value)
     offset = model.get("offset_ms")
-    if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not -1e3 < offset < 1e3:
-        raise bad(f"model.offset_ms must be a number between -1000 and 1000, got {show(offset)}")
+    if not number(offset) or not 0 <= offset < 1e3:
+        raise bad(f"model.offset_ms must be a number from 0 to 1000, got {show(offset)}")
+    if offset == 0 and not any(coefficients.values()):
+        raise bad("every coefficient and model.offset_ms are 0: it would predict 0 ms for any network")
     lanes = model.get("lanes")
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= 64:
+    if not whole(lanes, 1, 64):
         raise bad(f"model.lanes must be a whole number from 1 to 64, got {show(lanes)}")
-    device = data.get("device") if isinstance(data.get("device"), dict) else {}
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    if "written_by" in data and not isinstance(data["written_by"], str):
+        raise bad(f"written_by must be a string, got {show(data['written_by'])}")
+    device = data.get("device", {})
+    if not isinstance(device, dict):
+        raise bad(f"device must be a mapping, got {show(device)}")
+    if "threads" in device and not whole(device["threads"], 1, MAX_THREADS):
+        raise bad(f"device.threads must be a whole number from 1 to {MAX_THREADS}, got {show(device['threads'])}")
+    if "cores" in device and not whole(device["cores"], 1, 1_000_000):
+        raise bad(f"device.cores must be a whole number from 1 to 1,000,000, got {show(device['cores'])}")
+    for key in DEVICE_TEXT:
+        if key in device and (not isinstance(device[key], str) or len(device[key]) > 1000):
+            raise bad(f"device.{key} must be a string of at most 1,000 characters, got {show(device[key])}")
+    error = data.get("error", {})
+    if not isinstance(error, dict):
+        raise bad(f"error must be a mapping, got {show(error)}")
+    for key in ERROR_COUNTS:
+        if key in error and not whole(error[key], 0, 1_000_000):
+            raise bad(f"error.{key} must be a whole number from 0 to 1,000,000, got {show(error[key])}")
+    for key in ERROR_SHARES:
+        if key in error and (not number(error[key]) or not 0 <= error[key] <= 1e6):
+            raise bad(f"error.{key} must be a number from 0 to 1,000,000, got {show(error[key])}")
     return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error)

@@ -20,6 +20,7 @@ file, the line, the layer (1-based position in ``layers``) and the key.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -156,7 +157,8 @@ class _Validator:
         return value
 
     def ratio(self, value: object, key: str, **where) -> Fraction:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):
             raise self.fail(f"expected a positive number, got {show(value)}", key, **where)
         ratio = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
         if not 0 < ratio <= 1000:

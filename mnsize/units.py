@@ -7,6 +7,8 @@ Sizes: ``2MB`` (SI, 2,000,000 bytes), ``512KiB`` (binary, 524,288 bytes),
 Durations: ``10ms``, ``1.5s``, ``250us``; returned in milliseconds.
 
 Parsing is exact (``Fraction``): ``4.2M`` is 4,200,000, never 4,199,999.
+Numbers are plain decimal (``parse_decimal``): ``1_000``, ``0x10``, ``017``
+and ``1:30`` are refused, not read as Python or YAML 1.1 would read them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from fractions import Fraction
 
 from .errors import MnsizeError, show
 
-_NUMBER = r"(?P<number>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
-_PATTERN = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[A-Za-zµ]*)\s*$")
+#: plain decimal only: no underscores, no 0x/0o/0b, no leading zeros (017 is
+#: 15 to a YAML 1.1 reader), no 1:30 (90), no fractions, nan or inf, and
+#: ASCII digits only (Python's int() also takes '٣')
+_DIGITS = r"(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)"
+_EXPONENT = r"(?:[eE](?P<exp>[-+]?[0-9]+))?"
+_DECIMAL = re.compile(rf"[-+]?{_DIGITS}{_EXPONENT}")
+_PATTERN = re.compile(rf"^\s*(?P<number>{_DIGITS}){_EXPONENT}\s*(?P<unit>[A-Za-zµ]*)\s*$")
+#: longer numbers are refused before any arithmetic: Python converts at most
+#: 4,300 digits, and 10**(10**9) would take forever
+MAX_NUMBER_CHARS = 100
+MAX_EXPONENT = 30
 
 #: bytes per stored number of each dtype a size or activation budget can use
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -45,6 +56,32 @@ class UnitError(MnsizeError):
     pass
 
 
+def parse_decimal(text: str, what: str) -> Fraction:
+    """A number written in plain decimal ('0.35', '-2', '1e-3', '.5'), exact.
+
+    Every other form Python or YAML 1.1 would take is refused: '1_0', '7/20',
+    '0x10', '017', '1:30', 'nan', 'inf', an exponent beyond +-30 or more than
+    100 characters."""
+    if not isinstance(text, str):
+        raise UnitError(f"{what}: {show(text)} is not a number")
+    text = text.strip()
+    match = _DECIMAL.fullmatch(text) if len(text) <= MAX_NUMBER_CHARS else None
+    if not match:
+        raise UnitError(f"{what}: {show(text)} is not a number")
+    if match["exp"] and abs(int(match["exp"])) > MAX_EXPONENT:
+        raise UnitError(f"{what}: the exponent of {show(text)} is out of range")
+    return Fraction(text)
+
+
+def parse_whole(text: str, what: str) -> int:
+    """A whole number written in plain decimal digits, without a sign or a
+    leading zero ('224')."""
+    text = text.strip()
+    if not re.fullmatch(r"0|[1-9][0-9]*", text) or len(text) > MAX_NUMBER_CHARS:
+        raise UnitError(f"{what}: {show(text)} is not a whole number")
+    return int(text)
+
+
 def parse_quantity(text: object, kind: str) -> int | Fraction:
     """Parse ``text`` as a quantity of ``kind`` ('count', 'bytes' or 'time').
 
@@ -62,14 +99,14 @@ def parse_quantity(text: object, kind: str) -> int | Fraction:
     if not isinstance(text, str):
         raise UnitError(f"expected {expected}, got {show(text)}")
     match = _PATTERN.match(text)
-    if not match:
+    if not match or len(match["number"]) > MAX_NUMBER_CHARS:
         raise UnitError(f"expected {expected}, got {show(text)}")
     unit = match["unit"]
     key = unit if kind == "time" else unit.lower()
     if key not in units:
         raise UnitError(f"unknown unit {show(unit)} in {show(text)}: use one of {known}")
     exponent = int(match["exp"] or 0)
-    if abs(exponent) > 30:
+    if abs(exponent) > MAX_EXPONENT:
         raise UnitError(f"exponent out of range in {show(text)}")
     value = Fraction(match["number"]) * Fraction(10) ** exponent * units[key]
     if kind == "time":
@@ -100,14 +137,6 @@ def format_bytes(value: int, digits: int = 1) -> str:
 MAX_GRID = 10_000
 
 
-def _decimal(text: str, what: str) -> Fraction:
-    try:
-        value = Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise UnitError(f"{what}: {show(text.strip())} is not a number") from None
-    return value
-
-
 def _steps(text: str, what: str, parse) -> list:
     """'a,b,c' or 'start:stop:step' (stop included when a step lands on it)."""
     if ":" in text:
@@ -133,7 +162,7 @@ def _steps(text: str, what: str, parse) -> list:
 
 def parse_alphas(text: str) -> list[Fraction]:
     """Width multipliers: '0.25,0.5,0.75,1.0' or '0.10:1.40:0.01' (exact)."""
-    values = _steps(text, "alphas", lambda p: _decimal(p, "alphas"))
+    values = _steps(text, "alphas", lambda p: parse_decimal(p, "alphas"))
     bad = [v for v in values if not 0 < v <= 100]
     if bad:
         raise UnitError(f"alphas: every alpha must be > 0 and <= 100, got {float(bad[0]):g}")
@@ -143,10 +172,10 @@ def parse_alphas(text: str) -> list[Fraction]:
 def parse_resolutions(text: str) -> list[tuple[int, int]]:
     """Resolutions: '224,192,160' or '32:512:8' (square), or '320x240' entries."""
     def side(p: str) -> int:
-        p = p.strip()
-        if not p.isdigit():
-            raise UnitError(f"resolutions: {show(p)} is not a whole number of pixels")
-        return int(p)
+        try:
+            return parse_whole(p, "resolutions")
+        except UnitError:
+            raise UnitError(f"resolutions: {show(p.strip())} is not a whole number of pixels") from None
 
     if ":" in text:
         sides = _steps(text, "resolutions", side)
@@ -168,8 +197,8 @@ def parse_percent(value: object) -> Fraction:
         raise UnitError(f"expected a percentage such as 90% or 5%, got {show(value)}")
     text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
-        share = Fraction(text[:-1]) / 100 if text.endswith("%") else Fraction(text)
-    except (ValueError, ZeroDivisionError):
+        share = parse_decimal(text[:-1], "") / 100 if text.endswith("%") else parse_decimal(text, "")
+    except UnitError:
         raise UnitError(f"expected a percentage such as 90% or 5%, got {show(value)}") from None
     if not text.endswith("%") and share > 1:
         raise UnitError(f"write {text}% for a percentage, or a fraction such as 0.9; got {show(value)}")
