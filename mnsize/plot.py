@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from .errors import MnsizeError
+from .files import check_destination, replace_atomically
 from .search import Budgets, Candidate
 
 FILE_TYPES = (".png", ".svg", ".pdf")
@@ -27,9 +28,7 @@ def check_out_path(path: str) -> None:
     """Refuse an output path before any work is done (nothing is written on bad input)."""
     if os.path.splitext(path)[1].lower() not in FILE_TYPES:
         raise MnsizeError(f"{path}: the picture's file type must be one of {', '.join(FILE_TYPES)}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise MnsizeError(f"{path}: no such folder {folder}")
+    check_destination(path)
 
 
 def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
@@ -79,5 +78,8 @@ def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
     axes[1].set_title("Accuracy vs parameters")
     axes[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    file_type = os.path.splitext(path)[1].lower().lstrip(".")
+    try:
+        replace_atomically(path, lambda temporary: fig.savefig(temporary, dpi=130, format=file_type))
+    finally:
+        plt.close(fig)
