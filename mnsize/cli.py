@@ -1,11 +1,22 @@
 """The mnsize command line: parse options, call one function, render, map
 errors to exit codes (0 ok, 1 a check the user asked for failed, 2 bad input
-or a tool error). Thin by design: the work is in the modules below it."""
+or a tool error). Thin by design: the work is in the modules below it.
+
+No exception leaves as a traceback. Bad input (MnsizeError, click's usage
+errors), an output that cannot be written (stdout on a full disk or closed),
+running out of memory or recursion, and a number past Python's 4,300-digit
+limit are each one line on stderr and exit status 2. Anything else is a bug in
+mnsize: also exit 2, as one line "internal error: <type>: <message>", unless
+the environment sets MNSIZE_DEBUG=1, which lets it through with its traceback
+(for mnsize's own tests, and for reporting the bug).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
 import sys
 
 import click
@@ -14,65 +25,251 @@ from . import __version__
 from .errors import MnsizeError
 from .options import convention_option, model_options
 from .render import FORMATS
+from .text import ASCII_ERRORS, printable, shows_unicode
 
 
 class _Failure(click.ClickException):
-    """An MnsizeError raised inside a command, tagged with that command's context."""
+    """A tool error raised inside a command, tagged with that command's path."""
 
-    def __init__(self, message: str, ctx: click.Context) -> None:
+    def __init__(self, message: str, where: str) -> None:
         super().__init__(message)
-        self.ctx = ctx
+        self.where = where
 
 
 class _PipeClosed(Exception):
     """stdout's reader went away (click would turn the BrokenPipeError into exit 1)."""
 
 
+class _StdoutFailed(Exception):
+    """Writing to stdout failed (a full disk, a closed descriptor): the output is lost."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Stream:
+    """sys.stdout or sys.stderr while a command runs.
+
+    Characters its encoding cannot show are written as ASCII (mnsize.text's
+    "mnsize-ascii" handler) instead of raising UnicodeEncodeError. A failed
+    write to stdout becomes _StdoutFailed, which no handler of file errors
+    mistakes for its own; one to stderr is dropped, as there is nowhere left to
+    say so. It has no ``buffer``, so click writes through it, not around it.
+    """
+
+    def __init__(self, stream, name: str) -> None:
+        self._stream = stream  # None: the descriptor was closed when Python started
+        self._name = name
+        self.encoding = getattr(stream, "encoding", None) or "utf-8"
+        self.errors = ASCII_ERRORS
+        self._ascii = not shows_unicode(self.encoding)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._stream is None:
+            if text:
+                self._lost(OSError(errno.EBADF, f"{self._name} is closed"))
+            return 0
+        if self._ascii:
+            text = text.encode(self.encoding, ASCII_ERRORS).decode(self.encoding)
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            if self._name == "stdout":
+                raise
+        except OSError as exc:
+            self._lost(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            if self._name == "stdout":
+                raise
+        except OSError as exc:
+            self._lost(exc)
+
+    def _lost(self, exc: OSError) -> None:
+        if self._name == "stdout":
+            raise _StdoutFailed(exc.strerror or str(exc)) from None
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(errno.EBADF, f"{self._name} is closed")
+        return self._stream.fileno()
+
+    def __getattr__(self, name: str):
+        if name == "buffer" or self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def _silence(stream) -> None:
+    """Point ``stream``'s descriptor at the null device, so that Python's flush
+    at exit has nothing left to fail on (and prints no "Exception ignored")."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+    except (AttributeError, OSError, ValueError):  # no descriptor: an in-memory stream
+        return
+    os.dup2(null, fd)
+    os.close(null)
+
+
+_INT_LIMIT = "integer string conversion"
+
+
+def _debug() -> bool:
+    return os.environ.get("MNSIZE_DEBUG") == "1"
+
+
+def _tool_error(exc: Exception) -> str | None:
+    """The message for an error that is the input's or the machine's, not
+    mnsize's; None for a bug."""
+    if isinstance(exc, _StdoutFailed):
+        return f"cannot write to stdout: {exc.reason}"
+    if isinstance(exc, MnsizeError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f": {exc}" if str(exc) else ": the input asks for more than this machine has")
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read (Python's recursion limit)"
+    if isinstance(exc, ValueError) and _INT_LIMIT in str(exc):
+        return "a number has more digits than Python converts (4,300)"
+    return None
+
+
+def error_message(exc: Exception) -> str:
+    """What the one line on stderr says about ``exc``, an exception that is not
+    click's (a command that reports errors elsewhere too says the same)."""
+    message = _tool_error(exc)
+    return message if message is not None else \
+        f"internal error: {type(exc).__name__}: {exc} (MNSIZE_DEBUG=1 shows where)"
+
+
+def _failure(exc: Exception, where: str) -> click.ClickException:
+    """``exc`` as a one-line failure of the command at ``where``; a bug is
+    re-raised under MNSIZE_DEBUG=1."""
+    if _tool_error(exc) is None and _debug():
+        raise exc
+    return _Failure(error_message(exc), where)
+
+
+_PASS_THROUGH = (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, _PipeClosed)
+
+
 class MnsizeCommand(click.Command):
+    def make_context(self, info_name, args, parent=None, **extra):
+        # options are converted here, before invoke: a parameter type that
+        # raises rather than fails is caught as well
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            where = f"{parent.command_path} {info_name}" if parent is not None else str(info_name)
+            raise _failure(exc, where) from None
+
     def invoke(self, ctx):
         try:
             result = super().invoke(ctx)
             sys.stdout.flush()
             return result
-        except MnsizeError as exc:
-            raise _Failure(str(exc), ctx) from None
         except BrokenPipeError:
             raise _PipeClosed from None
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            raise _failure(exc, ctx.command_path) from None
 
 
 class MnsizeGroup(click.Group):
-    """Reports every usage error and MnsizeError as one line on stderr with exit
-    status 2, instead of click's multi-line usage block or a traceback."""
+    """Reports every usage error and tool error as one line on stderr with exit
+    status 2, instead of click's multi-line usage block or a traceback (see the
+    module's docstring)."""
 
     command_class = MnsizeCommand
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        saved = sys.stdout, sys.stderr
+        if not isinstance(sys.stdout, _Stream):
+            sys.stdout, sys.stderr = _Stream(sys.stdout, "stdout"), _Stream(sys.stderr, "stderr")
         try:
-            code = super().main(args, prog_name or "mnsize", complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            click.echo(exc.ctx.get_help())
-            code = 0
-        except click.ClickException as exc:
-            ctx = getattr(exc, "ctx", None)
-            code = _fail(exc.format_message(), ctx.command_path if ctx is not None else "mnsize")
-        except MnsizeError as exc:
-            code = _fail(str(exc), "mnsize")
-        except click.exceptions.Abort:
-            code = _fail("aborted", "mnsize", status=130)
-        except _PipeClosed:
-            # `mnsize table | head`: the reader left. Exit as a process killed by
-            # SIGPIPE would (128 + 13), and keep Python quiet at its final flush.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            code = 141
-        code = code if isinstance(code, int) else 0
+            code = self._run(args, prog_name or "mnsize", complete_var, **extra)
+        finally:
+            sys.stdout, sys.stderr = saved
         if standalone_mode:
             sys.exit(code)
         return code
 
+    def _run(self, args, prog_name, complete_var, **extra) -> int:
+        try:
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click.exceptions.NoArgsIsHelpError as exc:
+                click.echo(exc.ctx.get_help())
+                code = 0
+        except _PipeClosed:
+            code = 141
+        except BrokenPipeError:
+            code = 141
+        except click.ClickException as exc:
+            where = getattr(exc, "where", None)
+            if where is None:
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else prog_name
+            code = _fail(exc.format_message(), where)
+        except click.exceptions.Abort:
+            code = _fail("aborted", prog_name, status=130)
+        except Exception as exc:
+            code = _fail(_failure(exc, prog_name).format_message(), prog_name)
+        code = code if isinstance(code, int) else 0
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            code = 141
+        except _StdoutFailed as exc:
+            if code != 2:  # else reported already, or lost behind another error
+                code = _fail(f"cannot write to stdout: {exc.reason}", prog_name)
+        if code == 141 or _stdout_lost(sys.stdout):
+            # `mnsize table | head`: the reader left (exit as a process killed by
+            # SIGPIPE would, 128 + 13); or stdout failed and was reported. Either
+            # way, keep Python quiet at its final flush.
+            _silence(sys.stdout._stream)
+        return code
+
+
+def _stdout_lost(stream: _Stream) -> bool:
+    """Whether stdout still holds output it cannot write."""
+    try:
+        stream.flush()
+    except (_StdoutFailed, BrokenPipeError):
+        return True
+    return False
+
+
+_LONG_NUMBER = re.compile(r"\d{41,}")
+
 
 def _fail(message: str, where: str, status: int = 2) -> int:
-    one_line = " ".join(message.split())
-    click.echo(f"{where}: error: {one_line}", err=True)
+    one_line = printable(" ".join(message.split()))
+    # a value of thousands of digits, quoted back, would bury the message
+    one_line = _LONG_NUMBER.sub(lambda m: f"{m[0][:12]}...({len(m[0]):,} digits)", one_line)
+    click.echo(f"{printable(where)}: error: {one_line}", err=True)
     return status
 
 

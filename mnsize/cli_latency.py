@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import sys
 
@@ -10,16 +10,17 @@ import click
 
 from .cli import cli, resolve_resolution
 from .errors import MnsizeError
-from .options import FILE, model_options
+from .options import FILE, WholeRange, model_options
 
 
 def _progress(total_label: str):
     """A rich progress bar on a terminal's stderr, else nothing: (tick, close)."""
     if not sys.stderr.isatty():
         return None, lambda: None
+    from rich.console import Console
     from rich.progress import Progress
 
-    progress = Progress(transient=True, console=None)
+    progress = Progress(transient=True, console=Console(stderr=True))
     progress.start()
     task = progress.add_task(total_label, total=1.0)
     return (lambda share=None: progress.advance(task, share if share is not None else 0)), progress.stop
@@ -39,9 +40,9 @@ def _config(model, alpha, resolution, rho, classes):
 
 @cli.command()
 @model_options
-@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--batch", type=click.IntRange(1, 4096), default=1, show_default=True)
-@click.option("--runs", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--threads", type=WholeRange(1, 256), default=1, show_default=True)
+@click.option("--batch", type=WholeRange(1, 4096), default=1, show_default=True)
+@click.option("--runs", type=WholeRange(1, 100_000), default=50, show_default=True)
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def bench(model, alpha, resolution, rho, classes, threads, batch, runs, fmt):
     """Measure the model's inference latency on this machine.
@@ -50,7 +51,8 @@ def bench(model, alpha, resolution, rho, classes, threads, batch, runs, fmt):
     10 warm-up runs, then --runs timed runs: median, p10, p90 and spread.
     """
     from .bench import bench as measure
-    from .render import format_alpha
+    from .render import dump_json, format_alpha
+    from .text import printable
 
     spec, res, layers = _config(model, alpha, resolution, rho, classes)
     tick, close = _progress("timing")
@@ -59,21 +61,53 @@ def bench(model, alpha, resolution, rho, classes, threads, batch, runs, fmt):
                          tick=(lambda: tick(1 / runs)) if tick else None)
     finally:
         close()
-    data = {"model": spec.name, "alpha": float(alpha), "resolution": list(res), "threads": threads, "batch": batch,
-            "median_ms": round(timing.median_ms, 4), "p10_ms": round(timing.p10_ms, 4),
-            "p90_ms": round(timing.p90_ms, 4), "runs": timing.runs}
+    data = {"schema": "mnsize.bench/1", "model": spec.name, "alpha": float(alpha), "resolution": list(res),
+            "threads": threads, "batch": batch, "median_ms": round(timing.median_ms, 4),
+            "p10_ms": round(timing.p10_ms, 4), "p90_ms": round(timing.p90_ms, 4), "runs": timing.runs}
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2))
+        dump_json(data, sys.stdout)
     else:
-        click.echo(f"{spec.name} α {format_alpha(alpha)} {res[0]}×{res[1]}, batch {batch}, {threads} thread(s): "
-                   f"median {timing.median_ms:.3f} ms (p10 {timing.p10_ms:.3f}, p90 {timing.p90_ms:.3f}; "
+        click.echo(f"{printable(spec.name)} α {format_alpha(alpha)} {res[0]}×{res[1]}, batch {batch}, "
+                   f"{threads} thread(s): median {timing.median_ms:.3f} ms (p10 {timing.p10_ms:.3f}, "
+                   f"p90 {timing.p90_ms:.3f}; "
                    f"spread {100 * timing.spread:.1f}% over {timing.runs} runs)")
+
+
+def _finite(ctx, param, value):
+    # FloatRange lets nan through: every comparison with it is false
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"expected a finite number, got {value}", ctx, param)
+    return value
+
+
+def _written_by_profile(path: str) -> bool:
+    """Whether ``path`` parses as a profile that mnsize profile wrote (whatever
+    its format version); a file that merely mentions it is someone else's."""
+    from .latency import PROFILE_FORMAT
+    from .yamlio import load_yaml, read_text
+
+    try:
+        data, _ = load_yaml(read_text(path, path), path)
+    except MnsizeError:
+        return False
+    family = PROFILE_FORMAT.split("/")[0] + "/"
+    return (isinstance(data, dict) and data.get("written_by") == "mnsize profile"
+            and isinstance(data.get("format"), str) and data["format"].startswith(family))
+
+
+def _check_profile_out(out: str, force: bool, when: str = "") -> None:
+    """Refuse a destination profile cannot write, or one it must not overwrite."""
+    from .files import check_destination
+
+    check_destination(out)
+    if not force and os.path.exists(out) and not _written_by_profile(out):
+        raise MnsizeError(f"{out}: exists{when} and was not written by mnsize profile; give --force to overwrite it")
 
 
 @cli.command()
 @click.option("--out", "-o", "out", type=FILE, required=True, help="Where to write the profile (YAML).")
-@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--seconds", type=click.FloatRange(5, 3600), default=65, show_default=True,
+@click.option("--threads", type=WholeRange(1, 256), default=1, show_default=True)
+@click.option("--seconds", type=click.FloatRange(5, 3600), default=65, show_default=True, callback=_finite,
               help="Time to spend timing networks (the whole run takes a little more).")
 @click.option("--force", is_flag=True, help="Overwrite a file that mnsize profile did not write.")
 @click.pass_context
@@ -86,31 +120,18 @@ def profile(ctx, out, threads, seconds, force):
     """
     import yaml
 
-    from .bench import calibrate
+    from . import bench
+    from .files import write_atomic
 
-    if os.path.exists(out) and not force:
-        try:
-            with open(out, encoding="utf-8", errors="replace") as file:
-                ours = "written_by: mnsize profile" in file.read(4096)
-        except OSError as exc:
-            raise MnsizeError(f"{out}: cannot read: {exc.strerror}") from None
-        if not ours:
-            raise MnsizeError(f"{out}: exists and was not written by mnsize profile; give --force to overwrite it")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # say so before a minute of timing
-        raise MnsizeError(f"{out}: cannot write: {'no such folder' if not os.path.isdir(folder) else 'permission denied'}"
-                          f" {folder}")
+    _check_profile_out(out, force)  # say so before a minute of timing, not after it
     tick, close = _progress("calibrating")
     try:
-        data = calibrate(threads, seconds, tick=tick)
+        data = bench.calibrate(threads, seconds, tick=tick)
     finally:
         close()
     text = yaml.safe_dump(data, sort_keys=False)
-    try:
-        with open(out, "w", encoding="utf-8") as file:
-            file.write(text)
-    except OSError as exc:
-        raise MnsizeError(f"{out}: cannot write: {exc.strerror}") from None
+    _check_profile_out(out, force, when=" (it changed while timing)")
+    write_atomic(out, text)
     error = data["error"]
     click.echo(f"{ctx.command_path}: wrote {out}: {error['networks']} networks; held out "
                f"{error['held_out']}: median error {error['held_out_median_error_pct']}%, "
@@ -126,16 +147,15 @@ def latency(profile_path, model, alpha, resolution, rho, classes, fmt):
     from .costs import count
     from .expand import deployed
     from .latency import load_profile
-    from .render import Grid, describe, write_grid
+    from .render import Grid, describe, dump_json, write_grid
 
     device_profile = load_profile(profile_path)
     spec, res, layers = _config(model, alpha, resolution, rho, classes)
     total, per_layer = device_profile.predict(count(deployed(layers)))
     if fmt == "json":
-        click.echo(json.dumps({"model": spec.name, "alpha": float(alpha), "resolution": list(res),
-                               "predicted_ms": round(total, 4),
-                               "layers": [{"name": name, "predicted_ms": round(ms, 5)} for name, ms in per_layer]},
-                              indent=2))
+        dump_json({"schema": "mnsize.latency/1", "model": spec.name, "alpha": float(alpha),
+                   "resolution": list(res), "predicted_ms": round(total, 4),
+                   "layers": [{"name": name, "predicted_ms": round(ms, 5)} for name, ms in per_layer]}, sys.stdout)
         return
     from .expand import Config
 

@@ -9,8 +9,10 @@ from fractions import Fraction
 
 import click
 
+from .errors import show
 from .expand import MAX_SIDE, to_alpha
-from .units import UnitError, parse_alphas, parse_percent, parse_quantity, parse_resolutions
+from .spec import MAX_CHANNELS
+from .units import UnitError, parse_alphas, parse_decimal, parse_percent, parse_quantity, parse_resolutions, parse_whole
 
 
 class AlphaType(click.ParamType):
@@ -28,7 +30,7 @@ class AlphaType(click.ParamType):
 
 
 class RhoType(click.ParamType):
-    """A resolution multiplier: a positive number (exact)."""
+    """A resolution multiplier: a positive number in plain decimal (exact)."""
 
     name = "rho"
 
@@ -36,15 +38,42 @@ class RhoType(click.ParamType):
         if isinstance(value, Fraction):
             return value
         try:
-            rho = Fraction(str(value).strip())
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"rho must be a positive number, got {value!r}", param, ctx)
+            rho = parse_decimal(str(value), "rho")
+        except UnitError:
+            self.fail(f"rho must be a positive number such as 0.571, got {show(value)}", param, ctx)
         if not 0 < rho <= 100:
-            self.fail(f"rho must be > 0 and <= 100, got {value}", param, ctx)
+            self.fail(f"rho must be > 0 and <= 100, got {show(value)}", param, ctx)
         return rho
 
 
-_RES = re.compile(r"^\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*$")
+class WholeRange(click.IntRange):
+    """click.IntRange over whole numbers in plain decimal digits: no '1_000',
+    no sign, and no number too long to convert (Python stops at 4,300 digits)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = parse_whole(value, self.name)
+            except UnitError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, int) or \
+                (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            self.fail(f"expected a whole number{self._bounds()}, got {show(value)}", param, ctx)
+        return number
+
+    def _bounds(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f" from {self.min:,} to {self.max:,}"
+        return f" of at least {self.min:,}" if self.min is not None else ""
+
+
+#: --classes, wherever a command takes it: as many as a spec file may declare
+CLASSES = WholeRange(1, MAX_CHANNELS)
+
+_RES = re.compile(r"^\s*([0-9]+)\s*(?:[x×X]\s*([0-9]+))?\s*$")
 
 
 class ResolutionType(click.ParamType):
@@ -57,11 +86,13 @@ class ResolutionType(click.ParamType):
             return value
         match = _RES.match(str(value))
         if not match:
-            self.fail(f"expected a resolution such as 224 or 320x240 (H x W), got {value!r}", param, ctx)
-        height = int(match[1])
-        width = int(match[2]) if match[2] is not None else height
-        if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-            self.fail(f"each side must be between 1 and {MAX_SIDE:,}, got {value!r}", param, ctx)
+            self.fail(f"expected a resolution such as 224 or 320x240 (H x W), got {show(value)}", param, ctx)
+        sides = [side for side in match.groups() if side is not None]
+        # a side is compared as text first: int() of thousands of digits fails
+        if any(len(side.lstrip("0")) > len(str(MAX_SIDE)) for side in sides) or \
+                not all(1 <= int(side) <= MAX_SIDE for side in sides):
+            self.fail(f"each side must be between 1 and {MAX_SIDE:,}, got {show(value)}", param, ctx)
+        height, width = int(sides[0]), int(sides[-1])
         return (height, width)
 
 
@@ -133,7 +164,7 @@ def model_options(fn):
                      help="Input resolution: 224, or 320x240 for H x W. [default: the spec's]"),
         click.option("--rho", type=RhoType(), default=None,
                      help="Resolution multiplier ρ: resolution = round(ρ × the spec's default)."),
-        click.option("--classes", type=click.IntRange(min=1), default=None,
+        click.option("--classes", type=CLASSES, default=None,
                      help="Classes of the final FC layer. [default: the spec's]"),
     ]
     for decorator in reversed(decorators):

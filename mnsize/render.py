@@ -9,6 +9,7 @@ from typing import IO
 
 from .costs import Report
 from .expand import Config
+from .text import ASCII_ERRORS, markdown_cell, printable, shows_unicode
 from .units import format_bytes, format_count
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -26,6 +27,9 @@ class Grid:
     csv_rows: list[list[object]]
     totals: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    # columns (indexes into headers) that a terminal too narrow for the whole
+    # table goes without, in the order they are left out
+    optional: list[int] = field(default_factory=list)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -36,14 +40,25 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
+def share(part: int, whole: int, digits: int = 4) -> float | None:
+    """100 x part / whole for JSON, rounded; None (null) where whole is 0."""
+    return round(100 * part / whole, digits) if whole else None
+
+
+def ratio(part: int, whole: int) -> float | None:
+    """part / whole for JSON; None (null) where whole is 0."""
+    return part / whole if whole else None
+
+
 def format_alpha(alpha) -> str:
     text = f"{float(alpha):g}"
     return text if "." in text or "e" in text else f"{text}.0"
 
 
 def describe(config: Config) -> str:
+    """The configuration in one line; the model's name, the user's text, escaped."""
     h, w = config.resolution
-    text = f"{config.model} · α {format_alpha(config.alpha)} · {h}×{w} · {config.classes} classes"
+    text = f"{printable(config.model)} · α {format_alpha(config.alpha)} · {h}×{w} · {config.classes} classes"
     return text if config.convention == "paper" else f"{text} · counted as {config.convention} counts"
 
 
@@ -104,6 +119,7 @@ def layers_grid(config: Config, report: Report) -> Grid:
         csv_rows=raw,
         totals=["", "total", "", "", "", "", f"{report.madds:,}", f"{report.params:,}", f"peak {peak:,}",
                 "100.00%"],
+        optional=[9, 8, 5, 2],  # % madds, in+out, kernel/s, kind
         notes=[summary(report), f"Peak activations (largest input + output of one layer): {peak:,} elements, "
                f"{format_bytes(4 * peak)} in fp32, {format_bytes(peak)} in int8."],
     )
@@ -114,8 +130,7 @@ def by_kind_json(config: Config, report: Report) -> dict:
 
     return {**_head(config), "totals": _totals(report), "by_kind": [
         {"kind": k.kind, "layers": k.layers, "madds": k.madds, "params": k.params,
-         "madds_pct": round(100 * k.madds / report.madds, 4) if report.madds else 0.0,
-         "params_pct": round(100 * k.params / report.params, 4) if report.params else 0.0}
+         "madds_pct": share(k.madds, report.madds), "params_pct": share(k.params, report.params)}
         for k in by_kind(report)]}
 
 
@@ -146,7 +161,8 @@ def standard_json(config: Config, report: Report) -> dict:
         "pairs": [{"dw": p.dw.layer.name, "pw": p.pw.layer.name, "in": list(p.dw.layer.in_shape),
                    "out": list(p.pw.layer.out_shape), "kernel": p.dw.layer.kernel, "stride": p.dw.layer.stride,
                    "madds": p.madds, "params": p.params, "standard_madds": p.standard_madds,
-                   "standard_params": p.standard_params, "ratio": float(p.ratio)} for p in cmp.pairs]}}
+                   "standard_params": p.standard_params, "ratio": ratio(p.madds, p.standard_madds)}
+                  for p in cmp.pairs]}}
 
 
 def standard_grid(config: Config, report: Report) -> Grid:
@@ -173,6 +189,7 @@ def standard_grid(config: Config, report: Report) -> Grid:
         csv_rows=raw,
         totals=["network", "", "", "", f"{cmp.madds:,}", f"{cmp.standard_madds:,}",
                 f"{cmp.madds / cmp.standard_madds:.4f}" if cmp.standard_madds else "-", "", f"{reduction:.2f}×"],
+        optional=[7, 3, 1],  # 1/N + 1/K² (the ratio again, as a formula), kernel/s, in C×H×W
         notes=[f"{len(cmp.pairs)} separable pairs. With each replaced by a standard convolution the network would "
                f"cost {format_count(cmp.standard_madds)} mult-adds and {format_count(cmp.standard_params, 2)} params "
                f"instead of {format_count(cmp.madds)} and {format_count(cmp.params, 2)}."],
@@ -189,20 +206,30 @@ VIEWS = {
 # --------------------------------------------------------------------------- output
 
 
+def dump_json(data: dict, out: IO[str]) -> None:
+    """``data`` as strict JSON (RFC 8259: a NaN or an infinity is a bug, and
+    raises rather than printing what no parser accepts)."""
+    import json
+
+    json.dump(data, out, indent=2, allow_nan=False)
+    out.write("\n")
+
+
 def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[str]) -> None:
     grid_of, json_of = VIEWS[view]
     if fmt == "json":
-        import json
-
-        json.dump(json_of(config, report), out, indent=2)
-        out.write("\n")
+        dump_json({"schema": "mnsize.table/1", **json_of(config, report)}, out)
     else:
         write_grid(grid_of(config, report), fmt, out)
 
 
 def write_grid(grid: Grid, fmt: str, out: IO[str], row_style=None) -> None:
     """Write ``grid`` as csv, markdown or a rich table; ``row_style(row)`` gives
-    a rich style for a row of the table (None for none)."""
+    a rich style for a row of the table (None for none).
+
+    Cells, titles and notes are text, never rich markup, and the user's text in
+    them is shown escaped (mnsize.text). On a terminal too narrow for the whole
+    table, the columns in ``grid.optional`` are left out, in that order."""
     if fmt == "csv":
         import csv
 
@@ -210,20 +237,26 @@ def write_grid(grid: Grid, fmt: str, out: IO[str], row_style=None) -> None:
         writer.writerow(grid.csv_headers)
         writer.writerows(grid.csv_rows)
     elif fmt == "markdown":
-        out.write(f"**{grid.title}**\n\n")
-        out.write("| " + " | ".join(grid.headers) + " |\n")
+        cell = lambda text: markdown_cell(str(text))  # noqa: E731
+        out.write(f"**{cell(grid.title)}**\n\n")
+        out.write("| " + " | ".join(cell(h) for h in grid.headers) + " |\n")
         out.write("|" + "|".join("---:" if i in grid.right else "---" for i in range(len(grid.headers))) + "|\n")
         for row in grid.rows + ([grid.totals] if grid.totals else []):
-            out.write("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |\n")
+            out.write("| " + " | ".join(cell(c) for c in row) + " |\n")
         for note in grid.notes:
-            out.write(f"\n{note}\n")
+            out.write(f"\n{cell(note)}\n")
     else:
         _rich_table(grid, out, row_style)
 
 
-def make_console(out: IO[str]):
-    """A rich Console on ``out``: wide when not a terminal, so that piped tables
-    keep their rows whole; a closed pipe raises BrokenPipeError for the CLI to
+#: the width of a table that is not shown on a terminal: wide enough that
+#: piped or redirected tables keep their rows whole
+PIPED_WIDTH = 200
+
+
+def make_console(out: IO[str], width: int | None = None):
+    """A rich Console on ``out``: as wide as the terminal, or PIPED_WIDTH when
+    ``out`` is not one; a closed pipe raises BrokenPipeError for the CLI to
     handle (rich would exit 1, the status of a failed check)."""
     # rich is imported here only: json and csv output never pay for it
     from rich.console import Console
@@ -232,23 +265,91 @@ def make_console(out: IO[str]):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError
 
-    return _Console(file=out, highlight=False, width=None if out.isatty() else 200)
+    if width is None and not out.isatty():
+        width = PIPED_WIDTH
+    # a height with the width, or rich takes a dumb terminal's 80 columns instead
+    return _Console(file=out, highlight=False, width=width, height=None if width is None else 25, emoji=False,
+                    markup=False)
+
+
+def as_text(text, console):
+    """``text`` for ``console``: a plain string becomes rich Text (never markup)
+    with its control characters escaped; rich Text keeps its styles. Where the
+    console's encoding cannot show mnsize's non-ASCII characters, they are in
+    ASCII already here, so that a table is laid out with the widths it is
+    printed with."""
+    from rich.text import Text
+
+    if not isinstance(text, Text):
+        return Text(for_console(printable(str(text)), console))
+    if shows_unicode(console.encoding):
+        return text
+    text = text.copy()
+    text.plain = for_console(text.plain, console)
+    return text
+
+
+def for_console(text: str, console) -> str:
+    """``text`` in characters that ``console``'s encoding can show."""
+    encoding = console.encoding
+    if shows_unicode(encoding):
+        return text
+    return text.encode(encoding, ASCII_ERRORS).decode(encoding)
+
+
+def _cell_width(text) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in str(text).splitlines()), default=0)
+
+
+def _word_width(text) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(word) for word in str(text).split()), default=0)
+
+
+def _table_width(columns: list[list], wraps: list[bool]) -> int:
+    """The width of a rich table with the default box and padding: each column
+    its widest cell (its widest word where it may wrap), 3 characters of
+    border and padding per column and 1 more."""
+    return sum((max(map(_word_width, cells)) if wrap else max(map(_cell_width, cells))) + 3
+               for cells, wrap in zip(columns, wraps)) + 1
 
 
 def _rich_table(grid: Grid, out: IO[str], row_style=None) -> None:
     from rich.table import Table
 
     console = make_console(out)
-    table = Table(title=grid.title, title_justify="left", show_footer=grid.totals is not None,
+    headers = [for_console(h, console) for h in grid.headers]
+    texts = [[as_text(c, console) for c in row] for row in grid.rows]
+    footer = [as_text(c, console) for c in grid.totals] if grid.totals else None
+    columns = [[h, *(row[i] for row in texts), *([footer[i]] if footer else [])] for i, h in enumerate(headers)]
+    # a column may wrap at its spaces, never inside a word: a number or a shape
+    # is shown whole or not at all
+    wraps = [any(" " in str(c).strip() for c in column) for column in columns]
+    whole = [False] * len(headers)
+    keep = list(range(len(headers)))
+    natural = lambda: _table_width([columns[i] for i in keep], whole)  # noqa: E731
+    for index in grid.optional:
+        if natural() <= console.width:
+            break
+        keep.remove(index)
+    if natural() > console.width and _table_width([columns[i] for i in keep], [wraps[i] for i in keep]) > console.width:
+        # not even with its text wrapped: as wide as it is (the terminal folds the
+        # lines) rather than a number cut short
+        console = make_console(out, width=natural())
+
+    table = Table(title=as_text(grid.title, console), title_justify="left", show_footer=footer is not None,
                   header_style="bold", footer_style="bold")
-    for i, header in enumerate(grid.headers):
-        table.add_column(header, justify="right" if i in grid.right else "left",
-                         footer=grid.totals[i] if grid.totals else "", no_wrap=True)
-    for row in grid.rows:
-        table.add_row(*row, style=row_style(row) if row_style else None)
+    for i in keep:
+        table.add_column(headers[i], justify="right" if i in grid.right else "left",
+                         footer=footer[i] if footer else "", no_wrap=not wraps[i], overflow="fold")
+    for raw, row in zip(grid.rows, texts):
+        table.add_row(*(row[i] for i in keep), style=row_style(raw) if row_style else None)
     console.print(table)
-    for note in grid.notes:
-        console.print(note, soft_wrap=True)
+    for note in grid.notes:  # a terminal's notes wrap at words, a file's stay one line each
+        console.print(as_text(note, console), soft_wrap=not console.is_terminal)
 
 
 # --------------------------------------------------------------------------- verify
@@ -306,10 +407,7 @@ def verification_grid(v, device: str) -> Grid:
 
 def render_verification(v, device: str, fmt: str, out: IO[str]) -> None:
     if fmt == "json":
-        import json
-
-        json.dump(verification_json(v), out, indent=2)
-        out.write("\n")
+        dump_json({"schema": "mnsize.verify/1", **verification_json(v)}, out)
     else:
         write_grid(verification_grid(v, device), "table", out,
                    row_style=lambda row: None if row[-1] == "ok" else "bold red")
@@ -318,12 +416,10 @@ def render_verification(v, device: str, fmt: str, out: IO[str]) -> None:
 def render_verifications(results: list, device: str, fmt: str, out: IO[str]) -> None:
     """Many configurations (verify --all): one row each."""
     if fmt == "json":
-        import json
-
-        json.dump({"match": all(v.match for v in results), "device": device, "configs": [
-            {**_head(v.config), "match": v.match, "symbolic": _counts(v.symbolic), "torch": _counts(v.torch),
-             "mismatches": [c.row.layer.name for c in v.mismatches]} for v in results]}, out, indent=2)
-        out.write("\n")
+        dump_json({"schema": "mnsize.verify/1", "match": all(v.match for v in results), "device": device,
+                   "configs": [{**_head(v.config), "match": v.match, "symbolic": _counts(v.symbolic),
+                                "torch": _counts(v.torch), "mismatches": [c.row.layer.name for c in v.mismatches]}
+                               for v in results]}, out)
         return
     rows = []
     for v in results:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO
 
 from .conventions import Explanation
 from .expand import Config
-from .render import Grid, describe, write_grid
+from .render import Grid, describe, dump_json, write_grid
 from .units import format_count
 
 PART_WORDS = {"BatchNorm": "BatchNorm", "activations": "activations", "pooling": "pooling", "biases": "biases",
@@ -51,8 +50,7 @@ def explanation_json(config: Config, explanations: list[Explanation]) -> dict:
 
 def render_explanations(config: Config, explanations: list[Explanation], fmt: str, out: IO[str]) -> None:
     if fmt == "json":
-        json.dump(explanation_json(config, explanations), out, indent=2)
-        out.write("\n")
+        dump_json({"schema": "mnsize.explain/1", **explanation_json(config, explanations)}, out)
         return
     rows = [[e.convention.name, printed(e), f"{e.madds:,}", f"{e.params:,}", madds_difference(e),
              params_difference(e)] for e in explanations]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO
 
-from .render import Grid, format_alpha, make_console, write_grid
+from .render import Grid, as_text, dump_json, format_alpha, make_console, write_grid
 from .search import Budgets, Candidate, Fit
+from .text import printable
 from .units import format_bytes, format_count
 
 BYTE_METRICS = ("size", "activations")
@@ -41,12 +41,11 @@ def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candid
                 out: IO[str], convention: str = "paper") -> None:
     cells = {(c.alpha, c.resolution): c for c in candidates}
     if fmt == "json":
-        json.dump({"model": model, "metric": metric, "convention": convention,
+        dump_json({"schema": "mnsize.grid/1", "model": model, "metric": metric, "convention": convention,
                    "dtype": dtype if metric in BYTE_METRICS else None,
                    "alphas": [float(a) for a in alphas], "resolutions": [list(r) for r in resolutions],
                    "cells": [{"alpha": float(c.alpha), "resolution": list(c.resolution), "value": c.metric(metric),
-                              "top1": c.top1} for c in candidates]}, out, indent=2)
-        out.write("\n")
+                              "top1": c.top1} for c in candidates]}, out)
         return
     rows = []
     for a in alphas:
@@ -102,7 +101,8 @@ def misses(c: Candidate, budgets: Budgets) -> list[str]:
 
 
 def describe_candidate(c: Candidate) -> str:
-    return f"{c.model} α {format_alpha(c.alpha)} {c.resolution[0]}×{c.resolution[1]}"
+    """The candidate in a few words; the model's name, the user's text, escaped."""
+    return f"{printable(c.model)} α {format_alpha(c.alpha)} {c.resolution[0]}×{c.resolution[1]}"
 
 
 def _candidate_rows(cands, numbered: bool = True, measured: dict | None = None) -> list[list[str]]:
@@ -137,7 +137,8 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
                out: IO[str], measured: dict | None = None) -> None:
     best = result.best
     if fmt == "json":
-        json.dump({
+        dump_json({
+            "schema": "mnsize.fit/1",
             "best": candidate_json(best) if best else None,
             "candidates": [candidate_json(c) for c in result.ranked],
             "unranked": [candidate_json(c) for c in result.unranked],
@@ -151,35 +152,51 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
             "smallest": candidate_json(result.smallest) if result.smallest else None,
             "misses": misses(result.smallest, budgets) if result.smallest else [],
             "measured": [{**candidate_json(c), "measured_ms": round(ms, 4)} for c, ms in (measured or {}).items()],
-        }, out, indent=2)
-        out.write("\n")
+        }, out)
         return
     console = make_console(out)
+
+    def say(*parts: str) -> None:  # the user's text (model names) as text, never markup
+        console.print(as_text("".join(parts), console), soft_wrap=True)
+
     counted = "" if searched.get("convention", "paper") == "paper" else f", counted as {searched['convention']} counts"
-    console.print(f"Searched {result.searched:,} candidates ({', '.join(searched['models'])}: "
-                  f"{len(searched['alphas'])} α × {len(searched['resolutions'])} resolutions); "
-                  f"{result.feasible:,} within budget ({dtype} sizes{counted}).", soft_wrap=True)
+    say(f"Searched {result.searched:,} candidates ({', '.join(searched['models'])}: "
+        f"{len(searched['alphas'])} α × {len(searched['resolutions'])} resolutions); "
+        f"{result.feasible:,} within budget ({dtype} sizes{counted}).")
     if best is None:
         smallest = result.smallest
-        console.print(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: "
-                      + "; ".join(misses(smallest, budgets)) + ".", soft_wrap=True)
+        say(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: ",
+            "; ".join(misses(smallest, budgets)), ".")
         return
     ranking = "published top-1" if objective == "top1" else LABELS[objective]
-    console.print(f"[bold]Best by {ranking}: {describe_candidate(best)}[/bold]: {best.madds:,} mult-adds, "
-                  f"{best.params:,} params" + (f", top-1 {best.top1:.1f}%" if best.top1 is not None else "")
-                  + ".", soft_wrap=True)
-    console.print("Budget use: " + _budget_line(best, budgets) + ".", soft_wrap=True)
+    headline = as_text(f"Best by {ranking}: {describe_candidate(best)}", console)
+    headline.stylize("bold")
+    headline.append(as_text(f": {best.madds:,} mult-adds, {best.params:,} params"
+                            + (f", top-1 {best.top1:.1f}%" if best.top1 is not None else "") + ".", console))
+    console.print(headline, soft_wrap=True)
+    say("Budget use: ", _budget_line(best, budgets), ".")
+    # on a narrow terminal, the columns no budget is about go first
+    spare = [metric for metric in ("activations", "size", "params") if metric not in dict(budgets.items())]
+    single = len(searched["models"]) == 1
     headers, right = _headers(result.ranked, True, measured)
     write_grid(Grid(title=f"Top {len(result.ranked)} by {ranking}", headers=headers, right=right,
-                    rows=_candidate_rows(result.ranked, True, measured), csv_headers=[], csv_rows=[]), "table", out)
+                    rows=_candidate_rows(result.ranked, True, measured), csv_headers=[], csv_rows=[],
+                    optional=_optional(headers, spare, single)), "table", out)
     if result.unranked:
-        console.print(f"{len(result.unranked):,} candidates within budget have no published top-1 and are not "
-                      f"ranked; the largest is {describe_candidate(result.unranked[0])} "
-                      f"({format_count(result.unranked[0].madds)} mult-adds).", soft_wrap=True)
+        say(f"{len(result.unranked):,} candidates within budget have no published top-1 and are not "
+            f"ranked; the largest is {describe_candidate(result.unranked[0])} "
+            f"({format_count(result.unranked[0].madds)} mult-adds).")
     headers, right = _headers(result.frontier, False, None)
     write_grid(Grid(title="Pareto frontier: no other candidate within budget has more mult-adds and more params",
                     headers=headers, right=right, rows=_candidate_rows(result.frontier, numbered=False),
-                    csv_headers=[], csv_rows=[]), "table", out)
+                    csv_headers=[], csv_rows=[], optional=_optional(headers, spare, single)), "table", out)
+
+
+def _optional(headers: list[str], spare: list[str], single_model: bool) -> list[int]:
+    """The columns a narrow terminal may go without: the model's name when only
+    one was searched, then the metrics that no budget limits."""
+    names = (["model"] if single_model else []) + spare
+    return [headers.index(name) for name in names]
 
 
 # --------------------------------------------------------------------------- plot (text)

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# A bug in mnsize surfaces as a traceback in the tests (and in the processes
+# they start), never as the one-line 'internal error' users get.
+os.environ.setdefault("MNSIZE_DEBUG", "1")
 
 from mnsize import count, expand, load_model, parse_spec
 

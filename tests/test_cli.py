@@ -35,7 +35,8 @@ def test_table_default_shows_every_layer_and_totals():
 def test_table_json_schema_and_values():
     result = run("table", "--alpha", "0.5", "--res", "128", "--format", "json")
     data = json.loads(result.stdout)
-    assert list(data) == ["model", "alpha", "resolution", "classes", "convention", "totals", "layers"]
+    assert list(data) == ["schema", "model", "alpha", "resolution", "classes", "convention", "totals", "layers"]
+    assert data["schema"] == "mnsize.table/1"
     assert data["model"] == "mobilenet_v1"
     assert data["alpha"] == 0.5
     assert data["resolution"] == [128, 128]

@@ -69,6 +69,7 @@ def assert_clean(result, folder: Path, allowed: set[str]):
         raise result.exception
     assert result.exit_code in (0, 1, 2), result.exit_code
     assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
     if result.exit_code == 2:
         assert result.stdout == ""
         lines = result.stderr.splitlines()
