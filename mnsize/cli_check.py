@@ -7,22 +7,87 @@ import sys
 
 import click
 
-from .cli import cli, resolve_resolution
-from .errors import MnsizeError
+from .cli import MnsizeCommand, cli, resolve_resolution
+from .errors import FileError, MnsizeError
 from .options import BYTES, COUNT, DURATION, FILE, PERCENT, convention_option, model_options
 from .units import DTYPES
 
+# the report's formats (mnsize.render_check writes each)
+FORMATS = ("table", "json", "github", "junit")
+# how a command ends that is no error of the tool's: an exit status, ^C, a reader gone
+_NOT_ERRORS = (click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError)
 
-@cli.command()
+
+class CheckCommand(MnsizeCommand):
+    """A bad option is reported the way the chosen --format reports any tool
+    error (see _report_error), though it is found before the command runs."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # click's parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except _NOT_ERRORS:
+            raise
+        except Exception as exc:
+            _report_error(ctx.params.get("fmt") or _format_in(given), exc)
+            raise
+
+
+def _format_in(args: list[str]) -> str | None:
+    """The --format named on a command line that click could not parse."""
+    found = None
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            break
+        if word in ("--format", "-f"):
+            found = next(words, None)
+        elif word.startswith("--format="):
+            found = word.split("=", 1)[1]
+        elif word.startswith("-f") and not word.startswith("--"):
+            found = word[2:]
+    return found if found in FORMATS else None
+
+
+def _report_error(fmt: str | None, exc: Exception) -> None:
+    """With --format github or json a tool error is also put on stdout, where
+    a CI job reads the results: an error annotation at the file and line, or
+    a JSON object. The one line on stderr and exit status 2 follow as for any
+    error."""
+    if fmt not in ("github", "json"):
+        return
+    from .render import dump_json
+    from .render_check import annotation, error_json
+
+    if isinstance(exc, click.ClickException):
+        text = exc.format_message()
+    else:  # an MnsizeError; else running out of memory, say, or a bug
+        text = str(exc) if isinstance(exc, MnsizeError) else f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    file, line = (exc.file, exc.line) if isinstance(exc, FileError) else (None, None)
+    try:
+        if fmt == "json":
+            dump_json(error_json(text, file, line), sys.stdout)
+        else:
+            sys.stdout.write(annotation("error", text, title="mnsize check", file=file, line=line,
+                                        workspace=os.environ.get("GITHUB_WORKSPACE")))
+        sys.stdout.flush()
+    except Exception:  # stdout closed or full: the line on stderr still says it all
+        pass
+
+
+@cli.command(cls=CheckCommand)
 @click.argument("files", nargs=-1, type=FILE)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "github", "junit"]), default="table",
-              show_default=True, help="github: workflow annotations and a job summary; junit: JUnit XML.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="github: workflow annotations; junit: JUnit XML. With github or json, a tool error is also "
+                   "reported on stdout (an annotation, or {\"passed\": false, \"error\": ...}).")
 @click.option("--output", "-o", "output", type=FILE, default=None,
-              help="Write the report to this file instead of stdout.")
+              help="Write the report to this file instead of stdout (never over an input of the run).")
 @click.option("--baseline", type=FILE, default=None,
-              help="A baseline written by --write-baseline; use with --max-growth.")
+              help="A baseline written by --write-baseline: also fail a metric that grew since then by more "
+                   "than --max-growth (none allowed without it).")
 @click.option("--max-growth", type=PERCENT, default=None,
-              help="Also fail a metric that grew more than this since the baseline, e.g. 5%.")
+              help="With --baseline: the growth allowed since the baseline, e.g. 5%.  [default: 0%]")
 @click.option("--write-baseline", type=FILE, default=None,
               help="Record today's values of every budget to this file.")
 @model_options
@@ -36,24 +101,41 @@ from .units import DTYPES
 @click.option("--warn-at", type=PERCENT, default=None, help="Ad hoc: warn above this share of a limit, e.g. 90%.")
 @convention_option
 @click.pass_context
-def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, alpha, resolution, rho, classes,
-          max_madds, max_params, max_size, max_activations, max_latency, profile_path, dtype, warn_at, convention):
+def check(ctx, fmt, **options):
     """The budget gate for CI: exit 1 when any model is over a budget.
 
     Checks the budgets files given (YAML, see the README), or one ad hoc
     budget from --model and the --max-* options. Exit status 0 when every
-    budget holds (warnings included), 1 when any is exceeded, 2 for bad input.
+    budget holds (warnings included), 1 when any is exceeded or grew more
+    than allowed since --baseline, 2 for bad input. A limit of 0 means the
+    value must be 0. When GITHUB_STEP_SUMMARY is set, a Markdown table is
+    appended to it, whatever the format; a summary that cannot be written
+    is a warning, never a failure.
 
     \b
     mnsize check configs/budgets.yaml
     mnsize check configs/budgets.yaml --format github
+    mnsize check configs/budgets.yaml --baseline baseline.json --max-growth 5%
     mnsize check --model mobilenet_v1 --alpha 0.5 --max-madds 150M
     """
+    try:
+        _gate(ctx, fmt=fmt, **options)
+    except _NOT_ERRORS:
+        raise
+    except Exception as exc:
+        _report_error(fmt, exc)
+        raise
+
+
+def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, alpha, resolution, rho, classes,
+          max_madds, max_params, max_size, max_activations, max_latency, profile_path, dtype, warn_at, convention):
     from click.core import ParameterSource
 
     from .budgets import Budget, load_budgets
-    from .check import baseline_json, check as run_check, read_baseline
-    from .render_check import message, render_check, summary_markdown
+    from .check import check as run_check
+    from .errors import show
+    from .files import check_destination
+    from .models import spec_path
 
     latency_us = int(max_latency * 1000) if max_latency is not None else None
     ad_hoc = [(metric, limit) for metric, limit in (("madds", max_madds), ("params", max_params),
@@ -69,14 +151,14 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     if not files and not ad_hoc:
         raise click.UsageError("give a budgets file, or --model with at least one --max-madds, --max-params, "
                                "--max-size or --max-activations")
-    if (baseline is None) != (max_growth is None):
-        raise click.UsageError("--baseline and --max-growth go together")
+    if max_growth is not None and baseline is None:
+        raise click.UsageError("--max-growth needs --baseline (a file written by --write-baseline)")
     if files:
         budgets = [b for path in files for b in load_budgets(path)]
         names = {}
         for b in budgets:
             if b.name in names:
-                raise MnsizeError(f"{b.file}: budget {b.name!r} is also defined in {names[b.name]}")
+                raise MnsizeError(f"{b.file}: budget {show(b.name)} is also defined in {names[b.name]}")
             names[b.name] = b.file
     else:
         if rho is not None:
@@ -85,39 +167,87 @@ def check(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
             resolution = resolve_resolution(load_model(model), resolution, rho)
         budgets = [Budget(name=model, model=model, alpha=alpha, resolution=resolution, classes=classes, dtype=dtype,
                           limits=tuple(ad_hoc), warn_at=warn_at, profile=profile_path)]
-    import io
-    import json
 
-    before = read_baseline(baseline) if baseline else None
-    results = run_check(budgets, before, max_growth, convention)
-    report = io.StringIO()
-    render_check(results, fmt, report)
-    if write_baseline:
-        _write(write_baseline, json.dumps(baseline_json(budgets), indent=2) + "\n")
-        click.echo(f"{ctx.command_path}: wrote the baseline of {len(budgets)} budgets to {write_baseline}", err=True)
+    # every destination, before any work: never over an input, never two in one file
+    specs = [spec_path(b.model) for b in budgets]
+    inputs = [*files, baseline, *specs, *(b.profile for b in budgets)]
     if output:
-        _write(output, report.getvalue())
-    else:
-        sys.stdout.write(report.getvalue())
-    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if fmt == "github" and summary_path:
-        try:
-            with open(summary_path, "a", encoding="utf-8") as file:
-                file.write(summary_markdown(results))
-        except OSError as exc:
-            raise MnsizeError(f"GITHUB_STEP_SUMMARY ({summary_path}): cannot append: {exc.strerror}") from None
+        check_destination(output, inputs=inputs, outputs=[write_baseline], what="report")
+    if write_baseline:
+        check_destination(write_baseline, inputs=inputs, outputs=[output], what="baseline")
+    summary = _summary_destination(ctx, inputs, [output, write_baseline])
+
+    from .baseline import baseline_json, read_baseline
+
+    before = read_baseline(baseline, convention) if baseline else None
+    results = run_check(budgets, before, max_growth, convention)
+    _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, lambda b: baseline_json(b, convention))
     failed = [r for r in results if r.status == "fail"]
     if failed:
+        from .render_check import message
+        from .text import printable
+
         sys.stdout.flush()
         for r in failed:
-            where = f"{r.budget.file}:{r.budget.line_of(r.metric)}: " if r.budget.file else ""
-            click.echo(f"{ctx.command_path}: over budget: {where}{message(r)}", err=True)
+            where = f"{printable(r.budget.file)}:{r.budget.line_of(r.metric)}: " if r.budget.file else ""
+            what = "over budget" if r.over_limit else "over the growth limit"
+            click.echo(f"{ctx.command_path}: {what}: {where}{message(r)}", err=True)
         ctx.exit(1)
 
 
-def _write(path: str, text: str) -> None:
+def _summary_destination(ctx, inputs: list, outputs: list) -> str | None:
+    """$GITHUB_STEP_SUMMARY when it is set and can be written; else None,
+    with a warning: the job summary is an extra that never decides the
+    verdict."""
+    from .files import check_destination
+
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return None
     try:
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(text)
-    except OSError as exc:
-        raise MnsizeError(f"{path}: cannot write: {exc.strerror}") from None
+        check_destination(path, inputs=inputs, outputs=outputs, what="job summary")
+    except MnsizeError as exc:
+        _warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
+        return None
+    return path
+
+
+def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, baseline_json) -> None:
+    """The baseline, the report (to --output or stdout) and the job summary,
+    each file replaced or extended atomically."""
+    import io
+    import json
+
+    from .files import append_atomic, write_atomic
+    from .render_check import render_check, summary_markdown
+    from .text import printable
+
+    if write_baseline:
+        write_atomic(write_baseline, json.dumps(baseline_json(budgets), indent=2, allow_nan=False) + "\n")
+        click.echo(f"{ctx.command_path}: wrote the baseline of {len(budgets)} budgets to {printable(write_baseline)}",
+                   err=True)
+    workspace = os.environ.get("GITHUB_WORKSPACE") or None
+    if output:
+        report = io.StringIO()
+        render_check(results, fmt, report, workspace)
+        write_atomic(output, _utf8(report.getvalue()))
+    else:
+        # straight to stdout: a terminal gets the table's colours and its width
+        render_check(results, fmt, sys.stdout, workspace)
+    if summary:
+        try:
+            append_atomic(summary, _utf8(summary_markdown(results)))
+        except (MnsizeError, OSError) as exc:
+            _warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
+
+
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 can hold it: a file name that is not valid UTF-8
+    (Python keeps its bytes as lone surrogates) is written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _warn(ctx, text: str) -> None:
+    from .text import printable
+
+    click.echo(f"{ctx.command_path}: warning: {printable(text)}", err=True)

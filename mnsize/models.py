@@ -44,6 +44,11 @@ def is_path(model: str) -> bool:
     return model.endswith((".yaml", ".yml")) or "/" in model or "\\" in model
 
 
+def spec_path(model: str) -> str:
+    """The file a model name or path is read from (a built-in name's YAML)."""
+    return model if is_path(model) else _builtin_path(model)
+
+
 def load_model(model: str) -> Spec:
     """Load a built-in spec by name, or a spec file by path."""
     if is_path(model):

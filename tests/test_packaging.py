@@ -26,6 +26,7 @@ def test_wheel_ships_the_specs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "mnsize/configs/mobilenet_v1.yaml" in names
     assert "mnsize/configs/mobilenet_v1_shallow.yaml" in names
+    assert "mnsize/schemas/check.schema.json" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
