@@ -22,7 +22,7 @@ sides = st.integers(min_value=1, max_value=600)
 
 
 def test_floor_rule_is_exact_where_floats_are_not():
-    assert int(100 * 0.29) == 28  # what float arithmetic gives
+    # in floats, int(100 * 0.29) is 28
     assert WidthRule("floor").apply(100, to_alpha("0.29")) == 29
     assert WidthRule("floor").apply(100, to_alpha(0.29)) == 29  # floats are read as the decimal they print as
 
@@ -73,10 +73,18 @@ def test_same_padding_and_non_square(v1):
     assert layers[-3].out_shape[1:] == (8, 4)  # five stride-2 stages after conv1: 113 -> 57 -> 29 -> 15 -> 8
 
 
-def test_rho_rounds_half_up(v1):
-    assert resolution_from_rho(v1, Fraction("0.571")) == (128, 128)  # 127.9
-    assert resolution_from_rho(v1, Fraction("0.714")) == (160, 160)  # 159.9
-    assert resolution_from_rho(v1, Fraction(1, 448)) == (1, 1)       # 0.5 rounds up
+@pytest.mark.parametrize("rho,expected", [
+    ("0.571", 128),      # 127.904
+    ("0.714", 160),      # 159.936: truncation would give 159
+    ("0.6", 134),        # 134.4: ceil would give 135
+    ("269/448", 135),    # 134.5 exactly: halves go up; Python's round() (to even) gives 134
+    ("271/448", 136),    # 135.5: rounding halves down would give 135
+    ("1.4", 314),        # 313.6
+    ("3/448", 2),        # 1.5
+    ("1/1000", 1),       # 0.224: never below one pixel
+])
+def test_rho_rounds_half_up(v1, rho, expected):
+    assert resolution_from_rho(v1, Fraction(rho)) == (expected, expected)
 
 
 def test_names_follow_the_spec(v1):
@@ -142,9 +150,34 @@ def test_v1_closed_form(v1, alpha, h, w):
         assert row.madds == expected
         assert lay.out_shape[1:] == (math.ceil(lay.in_shape[1] / (lay.stride or lay.in_shape[1])),
                                      math.ceil(lay.in_shape[2] / (lay.stride or lay.in_shape[2])))
-    assert report.madds == sum(r.madds for r in report.rows)
-    assert report.params == sum(r.params for r in report.rows)
-    assert report.bn_params == 2 * sum(r.layer.out_shape[0] for r in report.rows if r.layer.bn)
+    assert (report.madds, report.params, report.bn_params) == v1_by_hand(Fraction(alpha), h, w)
+
+
+# Table 1 of the paper after the first conv: (out channels, stride) of each depthwise-separable block
+V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1)]
+
+
+def v1_by_hand(alpha: Fraction, h: int, w: int, classes: int = 1000) -> tuple[int, int, int]:
+    """MobileNetV1's totals from Table 1 alone: int(c x alpha) channels, at least 8 (TF-slim); SAME
+    padding; every conv followed by BatchNorm (2 parameters per channel); an FC with bias."""
+    def width(c):
+        return max(8, math.floor(c * alpha))
+
+    h, w, c = -(-h // 2), -(-w // 2), width(32)
+    madds, params, bn_params = 9 * 3 * c * h * w, 9 * 3 * c, 2 * c
+    for out, stride in V1_BLOCKS:
+        h, w, o = -(-h // stride), -(-w // stride), width(out)
+        madds += 9 * c * h * w + c * o * h * w
+        params += 9 * c + c * o
+        bn_params += 2 * c + 2 * o
+        c = o
+    return madds + c * classes, params + c * classes + classes, bn_params
+
+
+def test_v1_by_hand_is_the_published_count():
+    assert v1_by_hand(Fraction(1), 224, 224) == (568_740_352, 4_210_088, 21_888)
+    assert v1_by_hand(Fraction(1, 4), 224, 224) == (41_030_272, 464_600, 5_472)
+    assert v1_by_hand(Fraction(1, 2), 160, 160)[0] == 76_524_800
 
 
 @settings(max_examples=40, deadline=None)

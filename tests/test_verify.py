@@ -96,7 +96,8 @@ def test_verify_command_json():
     result = run("--alpha", "0.5", "--res", "160x128", "--format", "json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["model", "alpha", "resolution", "match", "symbolic", "torch", "layers"]
+    assert list(data) == ["schema", "model", "alpha", "resolution", "match", "symbolic", "torch", "layers"]
+    assert data["schema"] == "mnsize.verify/1"
     assert data["match"] is True and data["resolution"] == [160, 128]
     assert data["symbolic"] == data["torch"]
     assert len(data["layers"]) == 29
