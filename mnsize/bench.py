@@ -23,7 +23,7 @@ from .errors import MnsizeError
 from .expand import Layer, deployed, expand
 from .latency import FEATURES, PROFILE_FORMAT, report_features
 from .models import load_model
-from .verify import import_torch
+from .verify import forward_bytes, import_torch
 
 MEMORY_LIMIT_BYTES = 8 * 2**30  # bench refuses a model whose weights and activations need more
 
@@ -47,9 +47,10 @@ def summarise(samples_ms: list[float]) -> Timing:
                   ordered[round(0.9 * (len(ordered) - 1))])
 
 
-def memory_bytes(layers: tuple[Layer, ...], batch: int) -> int:
-    """fp32 weights plus the largest input + output of any layer, for a batch."""
-    return 4 * (count(layers).params + batch * max(lay.activations for lay in layers))
+def memory_bytes(layers: tuple[Layer, ...], batch: int, threads: int = 1) -> int:
+    """An upper bound of what timing ``layers`` (BatchNorm folded) adds to the
+    process, with freed memory kept (mnsize.verify.forward_bytes)."""
+    return forward_bytes(deployed(layers), batch, folded=True, kept_by_threads=threads)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
@@ -101,11 +102,11 @@ def _samples(module, x, runs: int, warmup: int, tick=None) -> list[float]:
     return out
 
 
-def _build(layers: tuple[Layer, ...], input_shape, batch: int):
-    need = memory_bytes(layers, batch)
+def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
+    need = memory_bytes(layers, batch, threads)
     if need > MEMORY_LIMIT_BYTES:
-        raise MnsizeError(f"this configuration needs {need / 2**30:.1f} GiB for weights and activations; "
-                          f"bench runs at most {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB")
+        raise MnsizeError(f"this configuration may need {need / 2**30:,.1f} GiB for weights, activations and "
+                          f"working memory; bench runs at most {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB")
     torch = import_torch()
     from .nn import build_layers
 
@@ -116,18 +117,20 @@ def bench(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads:
           runs: int = 50, warmup: int = 10, tick=None) -> Timing:
     """Latency of the whole network (BatchNorm folded) on this machine."""
     prepare(threads)
-    model, x = _build(layers, input_shape, batch)
+    model, x = _build(layers, input_shape, batch, threads)
     return summarise(_samples(model, x, runs, warmup, tick))
 
 
 def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None) -> list[Timing]:
     """Median latency of each (model, alpha, resolution), timed in interleaved
-    rounds within about ``seconds``; each network's runs pooled over the rounds."""
+    rounds within about ``seconds``; each network's runs pooled over the rounds.
+    A resolution is a side (square) or (H, W)."""
     prepare(threads)
     built = []
     for name, alpha, res in configs:
         spec = load_model(name)
-        model, x = _build(expand(spec, alpha, res), (spec.in_channels, res, res), 1)
+        hw = (res, res) if isinstance(res, int) else tuple(res)
+        model, x = _build(expand(spec, alpha, hw), (spec.in_channels, *hw), 1, threads)
         first = statistics.median(_samples(model, x, runs=2, warmup=1))
         runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
         built.append((model, x, runs))

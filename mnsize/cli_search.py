@@ -41,8 +41,11 @@ def grid(model, alphas, resolutions, metric, dtype, classes, fmt, convention):
     from .models import load_model
     from .published import top1_table
     from .render_search import render_grid
+    from .search import check_cells, check_work
 
     spec = load_model(model)
+    check_cells(alphas, resolutions, hint="narrow --alphas or --resolutions")
+    check_work([spec], alphas, resolutions, classes, hint="narrow --alphas or --resolutions")
     candidates = _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention)
     render_grid(spec.name, metric, dtype, alphas, resolutions, candidates, fmt, sys.stdout, convention.name)
 
@@ -93,7 +96,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
     from .models import load_model
     from .published import top1_table
     from .render_search import describe_candidate, misses, render_fit
-    from .search import Budgets, fit as search
+    from .search import Budgets, blocks, check_work, fit as search
 
     if max_latency is not None and profile_path is None:
         raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
@@ -109,19 +112,22 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
         device_profile = load_profile(profile_path)
     specs = [load_model(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
     given = {spec.name: name for spec, name in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
-    candidates = [c for spec in specs
-                  for c in _evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention,
-                                     device_profile)]
-    result = search(candidates, budgets, objective, top)
+    check_work(specs, alphas, resolutions, classes, device_profile, hint="narrow --alphas or --resolutions")
+    try:
+        result = search((block for spec in specs
+                         for block in blocks(spec, alphas, resolutions, classes, dtype, top1_table(spec.name),
+                                             convention, device_profile)), budgets, objective, top)
+    except ValueError as exc:
+        raise MnsizeError(str(exc)) from None
     searched = {"models": [spec.name for spec in specs], "alphas": [float(a) for a in alphas],
-                "resolutions": [list(r) for r in resolutions], "count": len(candidates),
+                "resolutions": [list(r) for r in resolutions], "count": result.searched,
                 "convention": convention.name}
     measured = None
     if measure and result.ranked:
         from .bench import time_networks
 
         threads = int(device_profile.device.get("threads", 1)) if device_profile else 1
-        configs = [(given[c.model], c.alpha, c.resolution[0]) for c in result.ranked]
+        configs = [(given[c.model], c.alpha, c.resolution) for c in result.ranked]
         timings = time_networks(configs, threads, seconds=2.0 * len(configs))
         measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
     render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout, measured)

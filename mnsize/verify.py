@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .costs import Report, Row, count
+from .costs import Report, Row, count, layer_cost
 from .errors import MnsizeError
 from .expand import Config, Layer, elements, expand, to_alpha
 from .spec import Spec
@@ -30,7 +30,48 @@ from .spec import Spec
 INSTALL_HINT = ('mnsize verify needs PyTorch: pip install "mnsize[torch]" '
                 '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
 DEVICES = ("meta", "cpu")
-MAX_TORCH_ELEMENTS = 2**62  # PyTorch sizes are int64
+MAX_TORCH_ELEMENTS = 2**61  # PyTorch's sizes in bytes are int64: 2**63 bytes of fp32
+MAX_CPU_BYTES = 4 * 2**30  # the most a forward pass on the cpu device may need
+
+
+def forward_bytes(layers: tuple[Layer, ...], batch: int = 1, folded: bool = False, kept_by_threads: int = 0) -> int:
+    """An upper bound of the memory a CPU forward pass of ``layers`` adds, in
+    fp32 (tests/test_limits.py measures it).
+
+    The weights, twice (initialised, then copied by a fold or a reorder into
+    the kernel's layout), and BatchNorm's scale, shift and running statistics;
+    then the most that is live at any one layer: its input and output (twice
+    when an unfolded BatchNorm writes a new tensor), the input of its residual
+    block (kept for the add), and the convolution's working memory: the
+    unfolded input patches (K x K x C_in per output position) of a dense K x K
+    convolution, a copy of the input and output reordered into a blocked
+    layout for the others; a quarter more for the C allocator's rounding and
+    fragments. ``kept_by_threads``: in a process that keeps freed memory
+    (mnsize.bench.keep_freed_memory), the threads that run the pass; each
+    keeps a heap of its own, and the process was measured holding up to
+    (1 + threads) x that working set."""
+    params = sum(_weights(lay) for lay in layers)
+    block_input: dict[str, int] = {}
+    for lay in layers:
+        block_input.setdefault(lay.block, elements(lay.in_shape))
+    residual = {lay.block for lay in layers if lay.residual}
+    live = 0
+    for lay in layers:
+        inputs, outputs = elements(lay.in_shape), elements(lay.out_shape)
+        work = 0
+        if lay.kind in ("conv", "dw", "pw"):
+            dense = lay.groups == 1 and lay.kernel > 1
+            work = lay.in_shape[0] * lay.kernel ** 2 * lay.out_shape[1] * lay.out_shape[2] if dense else \
+                inputs + outputs
+        held = block_input[lay.block] if lay.block in residual else 0
+        live = max(live, inputs + (2 if lay.bn and not folded else 1) * outputs + held + work)
+    return 4 * (2 * params + batch * live * (1 + kept_by_threads) * 5 // 4)
+
+
+def _weights(layer: Layer) -> int:
+    """Weights, biases and BatchNorm's four numbers per channel."""
+    cost = layer_cost(layer)
+    return cost.params + 2 * cost.bn_params
 
 
 def import_torch():
@@ -185,28 +226,45 @@ def verify_grid(spec: Spec, alphas, resolutions, classes: int | None = None,
     import_torch()
     from .nn import build_layers
 
-    results = []
-    built_key, model = None, None
+    configs = []
     for alpha in alphas:
         alpha = to_alpha(alpha)
         for resolution in resolutions:
             resolution = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
             layers = expand(spec, alpha, resolution, classes)
-            largest = max(max(elements(lay.in_shape), elements(lay.out_shape)) for lay in layers)
-            if largest > MAX_TORCH_ELEMENTS:
-                raise MnsizeError(f"{spec.name} at alpha {float(alpha):g}, {resolution[0]}x{resolution[1]}: a tensor of "
-                                  f"{largest:,} elements is beyond PyTorch's sizes; mnsize table counts it")
-            key = _structure(layers)
-            if key != built_key:
-                model, built_key = build_layers(layers, device).eval(), key
-                params = torch_params(model, layers)
-            torch_layers, totals = count_torch(model, layers, (spec.in_channels, *resolution), device,
-                                               params=params)
-            report = count(layers)
-            config = Config(spec.name, alpha, resolution, classes or spec.classes)
-            results.append(Verification(config, report, totals, tuple(
-                LayerCheck(row, tl) for row, tl in zip(report.rows, torch_layers))))
+            _check_sizes(spec, alpha, resolution, layers, device)
+            configs.append((alpha, resolution, layers))
+    results = []
+    built_key, model = None, None
+    for alpha, resolution, layers in configs:
+        key = _structure(layers)
+        if key != built_key:
+            model, built_key = build_layers(layers, device).eval(), key
+            params = torch_params(model, layers)
+        torch_layers, totals = count_torch(model, layers, (spec.in_channels, *resolution), device, params=params)
+        report = count(layers)
+        config = Config(spec.name, alpha, resolution, classes or spec.classes)
+        results.append(Verification(config, report, totals, tuple(
+            LayerCheck(row, tl) for row, tl in zip(report.rows, torch_layers))))
     return results
+
+
+def _check_sizes(spec: Spec, alpha: Fraction, resolution: tuple[int, int], layers: tuple[Layer, ...],
+                 device: str) -> None:
+    """Refuse, before anything is built, a tensor PyTorch cannot size (its
+    bytes are an int64) and, on the cpu device, a forward pass that needs
+    more than MAX_CPU_BYTES."""
+    where = f"{spec.name} at alpha {float(alpha):g}, {resolution[0]}x{resolution[1]}"
+    largest = max(max(elements(lay.in_shape), elements(lay.out_shape), _weights(lay)) for lay in layers)
+    if largest > MAX_TORCH_ELEMENTS:
+        raise MnsizeError(f"{where}: a tensor of {largest:,} elements is beyond PyTorch's sizes; "
+                          f"mnsize table counts it")
+    if device == "cpu":
+        need = forward_bytes(layers)
+        if need > MAX_CPU_BYTES:
+            raise MnsizeError(f"{where}: a forward pass on the cpu device may need {need / 2**30:,.1f} GiB, more "
+                              f"than the {MAX_CPU_BYTES / 2**30:.0f} GiB verify allows; --device meta counts "
+                              f"it without memory")
 
 
 def _structure(layers: tuple[Layer, ...]) -> tuple:
