@@ -102,11 +102,15 @@ def _samples(module, x, runs: int, warmup: int, tick=None) -> list[float]:
     return out
 
 
-def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
+def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
     need = memory_bytes(layers, batch, threads)
     if need > MEMORY_LIMIT_BYTES:
         raise MnsizeError(f"this configuration may need {need / 2**30:,.1f} GiB for weights, activations and "
                           f"working memory; bench runs at most {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB")
+
+
+def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
+    _check_memory(layers, batch, threads)
     torch = import_torch()
     from .nn import build_layers
 
@@ -125,12 +129,20 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     """Median latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds.
     A resolution is a side (square) or (H, W)."""
-    prepare(threads)
-    built = []
-    for name, alpha, res in configs:
+    networks = []
+    for name, alpha, res in configs:  # every one checked before any is built or timed
         spec = load_model(name)
         hw = (res, res) if isinstance(res, int) else tuple(res)
-        model, x = _build(expand(spec, alpha, hw), (spec.in_channels, *hw), 1, threads)
+        layers = expand(spec, alpha, hw)
+        try:
+            _check_memory(layers, 1, threads)
+        except MnsizeError as exc:
+            raise MnsizeError(f"{spec.name} α {float(alpha):g} {hw[0]}×{hw[1]}: {exc}") from None
+        networks.append((spec, hw, layers))
+    prepare(threads)
+    built = []
+    for spec, hw, layers in networks:
+        model, x = _build(layers, (spec.in_channels, *hw), 1, threads)
         first = statistics.median(_samples(model, x, runs=2, warmup=1))
         runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
         built.append((model, x, runs))

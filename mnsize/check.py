@@ -76,7 +76,7 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
         if key not in cache:
             cache[key] = load_profile(budget.profile)
         predicted_ms, _ = cache[key].predict(count(deployed(layers)))
-        values["latency"] = int(predicted_ms * 1000)
+        values["latency"] = cache[key].microseconds(predicted_ms)
     return values, resolution
 
 

@@ -144,8 +144,8 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
               if limit is not None]
     if max_latency is not None and profile_path is None:
         raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
-    explicit = [name for name in ("model", "alpha", "resolution", "rho", "classes", "warn_at", "profile_path")
-                if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+    explicit = [name for name in ("model", "alpha", "resolution", "rho", "classes", "warn_at", "profile_path",
+                                  "dtype") if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
     if files and (ad_hoc or explicit):
         raise click.UsageError("give budgets files or an ad hoc budget (--model ... --max-madds ...), not both")
     if not files and not ad_hoc:

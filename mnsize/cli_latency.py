@@ -152,6 +152,7 @@ def latency(profile_path, model, alpha, resolution, rho, classes, fmt):
     device_profile = load_profile(profile_path)
     spec, res, layers = _config(model, alpha, resolution, rho, classes)
     total, per_layer = device_profile.predict(count(deployed(layers)))
+    device_profile.microseconds(total)  # refuses a profile that predicts no time at all
     if fmt == "json":
         dump_json({"schema": "mnsize.latency/1", "model": spec.name, "alpha": float(alpha),
                    "resolution": list(res), "predicted_ms": round(total, 4),

@@ -8,7 +8,7 @@ import click
 
 from .cli import cli
 from .errors import MnsizeError
-from .options import ALPHA_GRID, BYTES, COUNT, DURATION, FILE, RESOLUTION_GRID, convention_option
+from .options import ALPHA_GRID, BYTES, CLASSES, COUNT, DURATION, FILE, RESOLUTION_GRID, WholeRange, convention_option
 from .render import FORMATS
 from .units import DTYPES
 
@@ -30,7 +30,7 @@ OBJECTIVES = ("madds", "params", "top1")
 @click.option("--metric", type=click.Choice(METRICS), default="madds", show_default=True)
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
               help="Bytes per number for the size and activations metrics.")
-@click.option("--classes", type=click.IntRange(min=1), default=None, help="Classes of the final FC layer.")
+@click.option("--classes", type=CLASSES, default=None, help="Classes of the final FC layer.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @convention_option
 def grid(model, alphas, resolutions, metric, dtype, classes, fmt, convention):
@@ -78,8 +78,8 @@ def _evaluate(spec, alphas, resolutions, classes, dtype, top1, convention=None, 
               help="Resolutions: a list (224,320x240), or a range start:stop:step.")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="madds", show_default=True,
               help="Rank by mult-adds, params, or published top-1.")
-@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Candidates to list.")
-@click.option("--classes", type=click.IntRange(min=1), default=None, help="Classes of the final FC layer.")
+@click.option("--top", type=WholeRange(min=1), default=5, show_default=True, help="Candidates to list.")
+@click.option("--classes", type=CLASSES, default=None, help="Classes of the final FC layer.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @convention_option
 @click.pass_context
@@ -112,6 +112,10 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
         device_profile = load_profile(profile_path)
     specs = [load_model(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
     given = {spec.name: name for spec, name in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
+    if objective == "top1" and not any(top1_table(spec.name) for spec in specs):
+        raise click.UsageError(f"--objective top1 ranks by published ImageNet top-1, and "
+                               f"{', '.join(spec.name for spec in specs)} has no published checkpoints "
+                               "(configs/published.yaml); rank by madds or params")
     check_work(specs, alphas, resolutions, classes, device_profile, hint="narrow --alphas or --resolutions")
     try:
         result = search((block for spec in specs
@@ -133,9 +137,13 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
     render_fit(result, budgets, searched, dtype, objective, fmt, sys.stdout, measured)
     if result.best is None:
         sys.stdout.flush()
-        click.echo(f"{ctx.command_path}: nothing fits: the smallest candidate, "
-                   f"{describe_candidate(result.smallest)}, misses " + "; ".join(misses(result.smallest, budgets)),
-                   err=True)
+        if result.smallest is None:  # candidates fit, but none has a published top-1 to rank by
+            click.echo(f"{ctx.command_path}: nothing ranked: none of the {result.feasible:,} candidates within "
+                       "budget has a published top-1; rank them with --objective madds or params", err=True)
+        else:
+            click.echo(f"{ctx.command_path}: nothing fits: the smallest candidate, "
+                       f"{describe_candidate(result.smallest)}, misses "
+                       + "; ".join(misses(result.smallest, budgets)), err=True)
         ctx.exit(1)
 
 
@@ -156,7 +164,10 @@ def plot(models_, max_madds, max_params, out_path):
     from .search import Budgets
 
     if out_path is not None:
-        check_out_path(out_path)
+        from .models import spec_path
+        from .published import table_path
+
+        check_out_path(out_path, [*(spec_path(name) for name in models_ or ("mobilenet_v1",)), table_path()])
     budgets = Budgets(max_madds, max_params)
     points = []
     for name in dict.fromkeys(models_ or ("mobilenet_v1",)):

@@ -49,6 +49,22 @@ def _not_a_file(path: str, mode: int) -> MnsizeError | None:
     return MnsizeError(f"{path}: is {kind}, not a file; mnsize writes only regular files")
 
 
+def _existing(path: str, target: str) -> os.stat_result | None:
+    """What is at ``target`` now (None when nothing is), refusing anything but
+    a regular file: os.replace would put a file in place of a device, as root
+    even /dev/full."""
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MnsizeError(f"{path}: cannot write: {_reason(exc)}") from None
+    refusal = _not_a_file(path, info.st_mode)
+    if refusal is not None:
+        raise refusal
+    return info
+
+
 def check_destination(path: str, *, inputs: Iterable[str] = (), outputs: Iterable[str] = (),
                       what: str = "output") -> None:
     """Refuse, before any work is done, a destination that cannot be written
@@ -64,16 +80,8 @@ def check_destination(path: str, *, inputs: Iterable[str] = (), outputs: Iterabl
     for other in outputs:
         if other is not None and same_file(path, other):
             raise MnsizeError(f"{path}: given as two outputs of this run ({other}); give each its own file")
-    try:
-        info = os.stat(target)
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise MnsizeError(f"{path}: cannot write: {_reason(exc)}") from None
+    info = _existing(path, target)
     if info is not None:
-        refusal = _not_a_file(path, info.st_mode)
-        if refusal is not None:
-            raise refusal
         # by its mode bits too: root may write anything, but a file nobody may
         # write is one its owner meant to keep
         if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
@@ -170,16 +178,7 @@ def replace_atomically(path: str, write: Callable[[str], None]) -> None:
     naming ``path``."""
     target = _target(path)
     folder, name = os.path.split(target)
-    try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        old = None
-    except OSError as exc:
-        raise MnsizeError(f"{path}: cannot write: {_reason(exc)}") from None
-    if old is not None:
-        refusal = _not_a_file(path, old.st_mode)
-        if refusal is not None:  # os.replace would put a file in place of a device, as root even /dev/full
-            raise refusal
+    old = _existing(path, target)
     fd, named = None, None
     try:
         fd = _open_unnamed(folder)

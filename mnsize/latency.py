@@ -43,6 +43,7 @@ from .yamlio import load_yaml, read_text
 PROFILE_FORMAT = "mnsize-profile/2"
 FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "depthwise_unaligned_bytes",
             "other_bytes", "elementwise", "calls", "depthwise_calls")
+MIN_PREDICTION_MS = 0.001
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 
 
@@ -113,6 +114,16 @@ class Profile:
     offset_ms: float
     lanes: int                       # fp32 vector lanes of the device
     error: dict
+
+    def microseconds(self, predicted_ms: float) -> int:
+        """A prediction in whole microseconds, rounded up. A prediction under
+        one microsecond comes from a profile whose costs are all but zero (no
+        network of dozens of layers runs that fast on any device): refused,
+        so that a tampered profile cannot pass any latency budget."""
+        if not (predicted_ms >= MIN_PREDICTION_MS and math.isfinite(predicted_ms)):
+            raise MnsizeError(f"{self.path}: not a usable latency profile: it predicts {predicted_ms:g} ms for a "
+                              f"network, under the {MIN_PREDICTION_MS * 1000:g} µs any real one takes")
+        return math.ceil(predicted_ms * 1000)
 
     def layer_ms(self, layer: Layer, madds: int, params: int, pad_positions: bool = True,
                  only: str | None = None) -> float:

@@ -24,11 +24,12 @@ def accuracy_frontier(points: list[Candidate], cost: str = "madds") -> list[Cand
     return result
 
 
-def check_out_path(path: str) -> None:
-    """Refuse an output path before any work is done (nothing is written on bad input)."""
+def check_out_path(path: str, inputs: list[str]) -> None:
+    """Refuse an output path before any work is done (nothing is written on
+    bad input), and never over one of the run's ``inputs``."""
     if os.path.splitext(path)[1].lower() not in FILE_TYPES:
         raise MnsizeError(f"{path}: the picture's file type must be one of {', '.join(FILE_TYPES)}")
-    check_destination(path)
+    check_destination(path, inputs=inputs, what="picture")
 
 
 def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:

@@ -12,13 +12,18 @@ from .errors import MnsizeError
 Key = tuple[Fraction, tuple[int, int]]
 
 
+def table_path() -> str:
+    """The file the published figures are read from."""
+    from . import configs
+
+    return os.path.join(os.path.dirname(configs.__file__), "published.yaml")
+
+
 @lru_cache(maxsize=1)
 def _table() -> dict[str, dict[Key, tuple[float, float | None]]]:
     import yaml
 
-    from . import configs
-
-    path = os.path.join(os.path.dirname(configs.__file__), "published.yaml")
+    path = table_path()
     try:
         with open(path, encoding="utf-8") as file:
             data = yaml.safe_load(file)

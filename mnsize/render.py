@@ -211,8 +211,21 @@ def dump_json(data: dict, out: IO[str]) -> None:
     raises rather than printing what no parser accepts)."""
     import json
 
-    json.dump(data, out, indent=2, allow_nan=False)
+    json.dump(_unicode(data), out, indent=2, allow_nan=False)
     out.write("\n")
+
+
+def _unicode(value):
+    """``value`` with every string valid Unicode: a file name that is not
+    UTF-8 (its bytes kept by Python as lone surrogates, which strict JSON
+    parsers refuse) shows its bytes as backslash escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_unicode(k): _unicode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_unicode(v) for v in value]
+    return value
 
 
 def render_report(config: Config, report: Report, view: str, fmt: str, out: IO[str]) -> None:

@@ -142,6 +142,7 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
             "best": candidate_json(best) if best else None,
             "candidates": [candidate_json(c) for c in result.ranked],
             "unranked": [candidate_json(c) for c in result.unranked],
+            "unranked_count": result.unranked_count,
             "frontier": [candidate_json(c) for c in result.frontier],
             "searched": searched,
             "feasible": result.feasible,
@@ -163,6 +164,10 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
     say(f"Searched {result.searched:,} candidates ({', '.join(searched['models'])}: "
         f"{len(searched['alphas'])} α × {len(searched['resolutions'])} resolutions); "
         f"{result.feasible:,} within budget ({dtype} sizes{counted}).")
+    if best is None and result.smallest is None:
+        say(f"None of the {result.feasible:,} candidates within budget has a published top-1 to rank by; the "
+            f"largest is {describe_candidate(result.unranked[0])}. Rank them with --objective madds or params.")
+        return
     if best is None:
         smallest = result.smallest
         say(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: ",
@@ -183,7 +188,7 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
                     rows=_candidate_rows(result.ranked, True, measured), csv_headers=[], csv_rows=[],
                     optional=_optional(headers, spare, single)), "table", out)
     if result.unranked:
-        say(f"{len(result.unranked):,} candidates within budget have no published top-1 and are not "
+        say(f"{result.unranked_count:,} candidates within budget have no published top-1 and are not "
             f"ranked; the largest is {describe_candidate(result.unranked[0])} "
             f"({format_count(result.unranked[0].madds)} mult-adds).")
     headers, right = _headers(result.frontier, False, None)

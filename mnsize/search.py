@@ -502,7 +502,7 @@ def _terms(layers: tuple[Layer, ...], forms: list[dict[str, str] | None], spatia
 
 
 def _latencies(layers: tuple[Layer, ...], spatial: _Spatial, profile) -> list[int]:
-    """Each resolution's predicted latency in whole microseconds (truncated):
+    """Each resolution's predicted latency in whole microseconds (rounded up):
     a constant plus a float coefficient per area column and per padded area
     column (areas rounded up to the profile's lanes)."""
     constant, per_in, per_out, per_position = _latency_terms(layers, profile)
@@ -516,7 +516,7 @@ def _latencies(layers: tuple[Layer, ...], spatial: _Spatial, profile) -> list[in
         column = spatial.padded(c, profile.lanes) if padded else spatial.columns[c]
         total = list(map(add, total, map(k.__mul__, column)))
     offset = profile.offset_ms
-    return [int(1000 * (offset + ns / 1e6)) for ns in total]
+    return [profile.microseconds(offset + ns / 1e6) for ns in total]
 
 
 def _latency_terms(layers: tuple[Layer, ...], profile) -> tuple[float, list[float], list[float], list[float]]:

@@ -27,7 +27,8 @@ from .errors import MnsizeError
 from .expand import Config, Layer, elements, expand, to_alpha
 from .spec import Spec
 
-INSTALL_HINT = ('mnsize verify needs PyTorch: pip install "mnsize[torch]" '
+# the CLI prefixes the command that was run (mnsize verify, bench, profile)
+INSTALL_HINT = ('this command builds a PyTorch model and PyTorch is not installed: pip install "mnsize[torch]" '
                 '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
 DEVICES = ("meta", "cpu")
 MAX_TORCH_ELEMENTS = 2**61  # PyTorch's sizes in bytes are int64: 2**63 bytes of fp32

@@ -289,3 +289,23 @@ def test_cli_choices_match_the_search():
 
     assert cli_search.METRICS == search.METRICS
     assert cli_search.OBJECTIVES == search.OBJECTIVES
+
+
+def test_unranked_lists_the_largest_and_counts_them_all():
+    """With --objective top1, fit lists at most --top unranked candidates but
+    counts every feasible one without a published top-1 (brute force)."""
+    from mnsize.published import top1_table
+
+    alphas, sides = "0.5,0.55,0.6,0.65", "224,192,160,128"
+    published = top1_table("mobilenet_v1")
+    expected = sum(1 for a in ("0.5", "0.55", "0.6", "0.65") for s in (224, 192, 160, 128)
+                   if (Fraction(a), (s, s)) not in published and brute(SPECS["mobilenet_v1"], a, (s, s))[0]
+                   <= 150_000_000)
+    result = run("fit", "--max-madds", "150M", "--objective", "top1", "--top", "2", "--alphas", alphas,
+                 "--resolutions", sides, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert expected > 2 and data["unranked_count"] == expected and len(data["unranked"]) == 2
+    text = run("fit", "--max-madds", "150M", "--objective", "top1", "--top", "2", "--alphas", alphas,
+               "--resolutions", sides).stdout
+    assert f"{expected} candidates within budget have no published top-1" in " ".join(text.split())

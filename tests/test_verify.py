@@ -155,14 +155,18 @@ def test_verify_bad_input(args, fragment):
     assert line.startswith("mnsize verify: error: ") and fragment in line
 
 
-def test_verify_without_torch_says_how_to_install():
+@pytest.mark.parametrize("args", [["verify"], ["bench", "--runs", "1"], ["profile", "--out", "p.yaml"],
+                                  ["fit", "--max-madds", "150M", "--measure"]])
+def test_without_torch_the_command_run_says_how_to_install(args, tmp_path):
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from mnsize.cli import main\nmain(['verify'])\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            f"from mnsize.cli import main\nmain({args!r})\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stdout == ""
     (line,) = proc.stderr.splitlines()
-    assert line.startswith("mnsize verify: error: mnsize verify needs PyTorch: pip install \"mnsize[torch]\"")
+    assert line.startswith(f"mnsize {args[0]}: error: ") and "PyTorch is not installed" in line, line
+    assert 'pip install "mnsize[torch]"' in line and "verify" not in line.replace("mnsize verify:", "")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_verify_all_table_for_one_model():
