@@ -33,12 +33,13 @@ def convention_name(convention) -> str:
     return "paper" if convention is None else getattr(convention, "name", convention)
 
 
-def baseline_json(budgets: list, convention=None) -> dict:
+def baseline_json(budgets: list, convention=None, cache: dict | None = None) -> dict:
     """Today's values of every metric of every budget, mult-adds and params
-    counted by ``convention`` (the paper's by default), for --write-baseline."""
+    counted by ``convention`` (a mnsize.conventions.Convention, a name, or
+    None for the paper's), for --write-baseline; ``cache`` as check.check's."""
     name = convention_name(convention)
     counting = CONVENTIONS[name] if convention is not None else None
-    cache: dict = {}
+    cache = {} if cache is None else cache
     return {"format": BASELINE_FORMAT, "convention": name,
             "budgets": {b.name: {"dtype": b.dtype, **measure(b, cache, counting)[0]} for b in budgets}}
 

@@ -109,8 +109,8 @@ def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
                           f"working memory; bench runs at most {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB")
 
 
-def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
-    _check_memory(layers, batch, threads)
+def _build(layers: tuple[Layer, ...], input_shape, batch: int):
+    """The model and an input; its memory was checked (_check_memory) before."""
     torch = import_torch()
     from .nn import build_layers
 
@@ -120,8 +120,9 @@ def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1)
 def bench(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads: int = 1, batch: int = 1,
           runs: int = 50, warmup: int = 10, tick=None) -> Timing:
     """Latency of the whole network (BatchNorm folded) on this machine."""
+    _check_memory(layers, batch, threads)
     prepare(threads)
-    model, x = _build(layers, input_shape, batch, threads)
+    model, x = _build(layers, input_shape, batch)
     return summarise(_samples(model, x, runs, warmup, tick))
 
 
@@ -142,7 +143,7 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     prepare(threads)
     built = []
     for spec, hw, layers in networks:
-        model, x = _build(layers, (spec.in_channels, *hw), 1, threads)
+        model, x = _build(layers, (spec.in_channels, *hw), 1)
         first = statistics.median(_samples(model, x, runs=2, warmup=1))
         runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
         built.append((model, x, runs))

@@ -81,12 +81,13 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
 
 
 def check(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = None,
-          max_growth: Fraction | None = None, convention=None) -> list[Result]:
+          max_growth: Fraction | None = None, convention=None, cache: dict | None = None) -> list[Result]:
     """Every budget's metrics against its limits; mult-adds and params counted
     by ``convention`` when one is given (mnsize.conventions). With a
     ``baseline``, a metric fails when it grew more than ``max_growth`` (a
-    fraction; None allows no growth at all)."""
-    cache: dict = {}
+    fraction; None allows no growth at all). ``cache`` keeps the specs and
+    profiles read, for another pass over the same budgets."""
+    cache = {} if cache is None else cache
     results = []
     allowed = Fraction(0) if max_growth is None else max_growth
     for budget in budgets:

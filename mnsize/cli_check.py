@@ -59,10 +59,10 @@ def _report_error(fmt: str | None, exc: Exception) -> None:
     from .render import dump_json
     from .render_check import annotation, error_json
 
-    if isinstance(exc, click.ClickException):
-        text = exc.format_message()
-    else:  # an MnsizeError; else running out of memory, say, or a bug
-        text = str(exc) if isinstance(exc, MnsizeError) else f"{type(exc).__name__}: {exc}"
+    from .cli import error_message
+
+    # the words of the line on stderr
+    text = exc.format_message() if isinstance(exc, click.ClickException) else error_message(exc)
     text = " ".join(text.split())
     file, line = (exc.file, exc.line) if isinstance(exc, FileError) else (None, None)
     try:
@@ -180,8 +180,10 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     from .baseline import baseline_json, read_baseline
 
     before = read_baseline(baseline, convention) if baseline else None
-    results = run_check(budgets, before, max_growth, convention)
-    _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, lambda b: baseline_json(b, convention))
+    read: dict = {}  # specs and profiles, read once for the check and the baseline
+    results = run_check(budgets, before, max_growth, convention, read)
+    _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary,
+                   lambda b: baseline_json(b, convention, read))
     failed = [r for r in results if r.status == "fail"]
     if failed:
         from .render_check import message

@@ -87,13 +87,13 @@ class ResolutionType(click.ParamType):
         match = _RES.match(str(value))
         if not match:
             self.fail(f"expected a resolution such as 224 or 320x240 (H x W), got {show(value)}", param, ctx)
-        sides = [side for side in match.groups() if side is not None]
-        # a side is compared as text first: int() of thousands of digits fails
-        if any(len(side.lstrip("0")) > len(str(MAX_SIDE)) for side in sides) or \
-                not all(1 <= int(side) <= MAX_SIDE for side in sides):
+        try:  # as --resolutions reads a side: plain digits, no leading zero, bounded in length
+            sides = [parse_whole(side, "resolution") for side in match.groups() if side is not None]
+        except UnitError as exc:
+            self.fail(str(exc), param, ctx)
+        if not all(1 <= side <= MAX_SIDE for side in sides):
             self.fail(f"each side must be between 1 and {MAX_SIDE:,}, got {show(value)}", param, ctx)
-        height, width = int(sides[0]), int(sides[-1])
-        return (height, width)
+        return (sides[0], sides[-1])
 
 
 class ParsedType(click.ParamType):

@@ -85,31 +85,28 @@ class _Constructor(yaml.constructor.SafeConstructor):
     """The safe constructor, held to the same decimal forms where a tag asks
     for a number or a boolean explicitly (``!!int 0x10``)."""
 
-    def construct_yaml_int(self, node):
+    def _scalar(self, node, form: re.Pattern, expected: str) -> str:
         value = self.construct_scalar(node)
-        if not _INT.match(value):
-            raise yaml.constructor.ConstructorError(None, None, f"expected a decimal integer, got {show(value)}",
+        if not form.match(value):
+            raise yaml.constructor.ConstructorError(None, None, f"expected {expected}, got {show(value)}",
                                                     node.start_mark)
+        return value
+
+    def construct_yaml_int(self, node):
+        value = self._scalar(node, _INT, "a decimal integer")
         digits = len(value.lstrip("+-"))
         if digits > MAX_DIGITS:
             raise _Refused(f"an integer of {digits:,} digits; mnsize reads at most {MAX_DIGITS}", node.start_mark)
         return int(value)
 
     def construct_yaml_float(self, node):
-        value = self.construct_scalar(node)
-        if not _FLOAT.match(value):
-            raise yaml.constructor.ConstructorError(None, None, f"expected a decimal number, got {show(value)}",
-                                                    node.start_mark)
+        value = self._scalar(node, _FLOAT, "a decimal number")
         if value.lstrip("+-").lower() in (".inf", ".nan"):
             value = value.replace(".", "")  # as Python spells them
         return float(value)
 
     def construct_yaml_bool(self, node):
-        value = self.construct_scalar(node)
-        if not _BOOL.match(value):
-            raise yaml.constructor.ConstructorError(None, None, f"expected true or false, got {show(value)}",
-                                                    node.start_mark)
-        return value.lower() == "true"
+        return self._scalar(node, _BOOL, "true or false").lower() == "true"
 
 
 _Constructor.add_constructor(_INT_TAG, _Constructor.construct_yaml_int)

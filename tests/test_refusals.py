@@ -128,3 +128,38 @@ def test_fit_measure_names_the_candidate_too_large_to_time_before_timing_any(mon
     line = one_line_error(run("fit", "--max-madds", "1e30", "--alphas", "0.25,100", "--resolutions", "64,100000",
                               "--measure"), "fit")
     assert "mobilenet_v1 α 100 100000×100000" in line and "at most 8 GiB" in line
+
+
+def test_write_baseline_reads_each_spec_once(tmp_path, monkeypatch):
+    import mnsize.check as check
+
+    loads = []
+    real = check.load_model
+    monkeypatch.setattr(check, "load_model", lambda name: loads.append(name) or real(name))
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("budgets:\n  - name: a\n    model: mobilenet_v1\n    max_madds: 1G\n")
+    result = run("check", budgets, "--write-baseline", tmp_path / "base.json")
+    assert result.exit_code == 0, result.output
+    assert loads == ["mobilenet_v1"]
+    assert json.loads((tmp_path / "base.json").read_text())["budgets"]["a"]["madds"] == 568_740_352
+
+
+def test_a_json_error_says_what_the_stderr_line_says(tmp_path, monkeypatch):
+    import mnsize.check as check
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(check, "measure", too_deep)
+    result = run("check", "--model", "mobilenet_v1", "--max-madds", "1G", "--format", "json")
+    assert result.exit_code == 2
+    message = json.loads(result.stdout)["error"]["message"]
+    (line,) = result.stderr.splitlines()
+    assert line == f"mnsize check: error: {message}" and "nested too deeply" in message
+
+
+@pytest.mark.parametrize("res", ["0224", "224x0128", "２２４"])
+def test_res_reads_a_side_as_resolutions_does(res):
+    for line in (one_line_error(run("table", "--res", res), "table"),
+                 one_line_error(run("grid", "--resolutions", res), "grid")):
+        assert "is not a whole number" in line or "expected a resolution" in line
