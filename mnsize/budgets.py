@@ -26,7 +26,7 @@ from fractions import Fraction
 from .errors import BudgetError, show
 from .expand import to_alpha
 from .models import is_path
-from .units import DTYPES, UnitError, parse_percent, parse_quantity
+from .units import DTYPES, UnitError, microseconds, parse_percent, parse_quantity
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
@@ -121,7 +121,7 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
                 value = parse_quantity(entry[key], kind)
             except UnitError as exc:
                 raise fail(str(exc), key) from None
-            limits.append((metric, int(value * 1000) if kind == "time" else value))
+            limits.append((metric, microseconds(value) if kind == "time" else value))
             metric_lines.append((metric, lines.get(key) or line_of(node)))
     if not limits:
         raise fail(f"no limit: give at least one of {', '.join(LIMIT_KEYS)}")

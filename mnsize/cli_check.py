@@ -10,7 +10,7 @@ import click
 from .cli import MnsizeCommand, cli, resolve_resolution
 from .errors import FileError, MnsizeError
 from .options import BYTES, COUNT, DURATION, FILE, PERCENT, convention_option, model_options
-from .units import DTYPES
+from .units import DTYPES, microseconds
 
 # the report's formats (mnsize.render_check writes each)
 FORMATS = ("table", "json", "github", "junit")
@@ -137,7 +137,7 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     from .files import check_destination
     from .models import spec_path
 
-    latency_us = int(max_latency * 1000) if max_latency is not None else None
+    latency_us = microseconds(max_latency) if max_latency is not None else None
     ad_hoc = [(metric, limit) for metric, limit in (("madds", max_madds), ("params", max_params),
                                                      ("size", max_size), ("activations", max_activations),
                                                      ("latency", latency_us))
@@ -222,7 +222,7 @@ def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, 
 
     from .files import append_atomic, write_atomic
     from .render_check import render_check, summary_markdown
-    from .text import printable
+    from .text import printable, utf8_safe
 
     if write_baseline:
         write_atomic(write_baseline, json.dumps(baseline_json(budgets), indent=2, allow_nan=False) + "\n")
@@ -232,21 +232,15 @@ def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, 
     if output:
         report = io.StringIO()
         render_check(results, fmt, report, workspace)
-        write_atomic(output, _utf8(report.getvalue()))
+        write_atomic(output, utf8_safe(report.getvalue()))
     else:
         # straight to stdout: a terminal gets the table's colours and its width
         render_check(results, fmt, sys.stdout, workspace)
     if summary:
         try:
-            append_atomic(summary, _utf8(summary_markdown(results)))
+            append_atomic(summary, utf8_safe(summary_markdown(results)))
         except (MnsizeError, OSError) as exc:
             _warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
-
-
-def _utf8(text: str) -> str:
-    """``text`` as UTF-8 can hold it: a file name that is not valid UTF-8
-    (Python keeps its bytes as lone surrogates) is written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _warn(ctx, text: str) -> None:

@@ -10,7 +10,7 @@ from .cli import cli
 from .errors import MnsizeError
 from .options import ALPHA_GRID, BYTES, CLASSES, COUNT, DURATION, FILE, RESOLUTION_GRID, WholeRange, convention_option
 from .render import FORMATS
-from .units import DTYPES
+from .units import DTYPES, microseconds
 
 # the same choices as mnsize.search's, named here so that registering the
 # commands does not import the search (a test keeps the two in step)
@@ -100,7 +100,7 @@ def fit(ctx, models_, max_madds, max_params, max_size, max_activations, max_late
 
     if max_latency is not None and profile_path is None:
         raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
-    latency_us = int(max_latency * 1000) if max_latency is not None else None
+    latency_us = microseconds(max_latency) if max_latency is not None else None
     budgets = Budgets(max_madds, max_params, max_size, max_activations, latency_us)
     if not budgets.items():
         raise click.UsageError("give at least one budget: --max-madds, --max-params, --max-size, "

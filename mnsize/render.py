@@ -9,7 +9,7 @@ from typing import IO
 
 from .costs import Report
 from .expand import Config
-from .text import ASCII_ERRORS, markdown_cell, printable, shows_unicode
+from .text import ASCII_ERRORS, markdown_cell, printable, shows_unicode, utf8_safe
 from .units import format_bytes, format_count
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -216,11 +216,9 @@ def dump_json(data: dict, out: IO[str]) -> None:
 
 
 def _unicode(value):
-    """``value`` with every string valid Unicode: a file name that is not
-    UTF-8 (its bytes kept by Python as lone surrogates, which strict JSON
-    parsers refuse) shows its bytes as backslash escapes."""
+    """``value`` with every string made valid Unicode (text.utf8_safe)."""
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return utf8_safe(value)
     if isinstance(value, dict):
         return {_unicode(k): _unicode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -92,3 +92,10 @@ def shows_unicode(encoding: str | None) -> bool:
     except (UnicodeError, LookupError):
         return False
     return True
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` as UTF-8 can hold it: a file name that is not valid UTF-8
+    (Python keeps its bytes as lone surrogates, which UTF-8 encoders and
+    strict JSON parsers refuse) shows its bytes as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -116,6 +116,12 @@ def parse_quantity(text: object, kind: str) -> int | Fraction:
     return int(value)
 
 
+def microseconds(milliseconds: Fraction) -> int:
+    """A latency limit in whole microseconds, rounded down: the stricter side
+    of a limit typed with a fraction of a microsecond."""
+    return int(milliseconds * 1000)
+
+
 def format_count(value: int | float, digits: int = 1) -> str:
     """Human form of a count: 568740352 -> '568.7M', 4210088 -> '4.2M'."""
     for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):

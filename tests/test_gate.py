@@ -21,18 +21,11 @@ from click.testing import CliRunner
 
 from mnsize.cli import cli
 
+from .test_check import OVER
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "configs" / "mobilenet_v1.yaml"
 
-OVER = """\
-budgets:
-  - name: grown
-    model: mobilenet_v1
-    alpha: 0.75
-    resolution: 224
-    max_madds: 300M          # 325,400,448: over
-    max_params: 3M
-"""
 ROOMY = """\
 budgets:
   - name: phone
