@@ -25,7 +25,7 @@ from datetime import date
 from mnsize.bench import CALIBRATION_NETWORKS, features_of, fit_costs, grid_configs, time_networks, vector_lanes
 from mnsize.costs import count
 from mnsize.expand import expand
-from mnsize.models import load_model
+from mnsize.models import load_spec
 
 CHECKED = (grid_configs("mobilenet_v1", "0.35 0.6 0.9 1.2", (128, 192, 256))
            + grid_configs("mobilenet_v2", "0.5 0.9 1.2", (128, 192))
@@ -45,7 +45,7 @@ def main() -> None:
     lanes = vector_lanes()
     rows = [features_of(c, lanes) for c in CALIBRATION_NETWORKS]
     coef = fit_costs(rows, [measured[c] for c in CALIBRATION_NETWORKS])
-    madds = {c: count(expand(load_model(c[0]), c[1], c[2])).madds for c in configs}
+    madds = {c: count(expand(load_spec(c[0]), c[1], c[2])).madds for c in configs}
     per_madd = (sum(measured[c] * madds[c] for c in CALIBRATION_NETWORKS)
                 / sum(madds[c] ** 2 for c in CALIBRATION_NETWORKS))
 

@@ -1,20 +1,26 @@
 """mnsize: exact cost analysis and model sizing for MobileNets.
 
-    >>> from mnsize import load_model, expand, count
-    >>> report = count(expand(load_model("mobilenet_v1"), alpha="0.5", resolution=128))
+    >>> import mnsize
+    >>> layers = mnsize.expand(mnsize.load_spec("mobilenet_v1"), alpha="0.5", resolution=128)
+    >>> report = mnsize.count(layers)
     >>> report.madds, report.params
     (49160192, 1320648)
+
+``fit``, ``check`` and ``verify`` do the main job of the commands of those
+names (mnsize.api).
 """
 
-from .costs import Report, count
+from .api import check, fit, verify
+from .costs import Counts, Report, count
 from .errors import MnsizeError, SpecError
 from .expand import Config, Layer, expand
-from .models import builtin_names, load_model
-from .spec import Spec, load_spec, parse_spec
+from .metrics import Limits
+from .models import builtin_names, load_network, load_spec
+from .spec import Spec, parse_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "Layer", "MnsizeError", "Report", "Spec", "SpecError", "builtin_names", "count", "expand",
-    "load_model", "load_spec", "parse_spec", "__version__",
+    "Config", "Counts", "Layer", "Limits", "MnsizeError", "Report", "Spec", "SpecError", "builtin_names", "check",
+    "count", "expand", "fit", "load_network", "load_spec", "parse_spec", "verify", "__version__",
 ]

@@ -1,5 +1,7 @@
-"""Analyses of a Report: the paper's Table 2 (costs per layer type) and the
-separable-vs-standard comparison of section 3.1."""
+"""Analyses of a Report after the MobileNet paper (Howard et al. 2017,
+arXiv:1704.04861): the mult-adds and parameters per layer type of its Table 2,
+and the comparison of section 3.1 between each depthwise separable pair and the
+standard convolution it replaces."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from .expand import Layer
 
 
 def kind_label(layer: Layer) -> str:
-    """The paper's Table 2 categories: Conv 1x1 (pointwise), Conv DW 3x3,
-    Conv 3x3, Fully Connected; plus pooling."""
+    """The layer's category, after the rows of the paper's Table 2: 'conv KxK'
+    for a full or pointwise convolution ('conv 1x1', 'conv 3x3'), 'dw KxK' for
+    a depthwise one ('dw 3x3'), any other kind by its name ('fc', 'avgpool',
+    'se', 'dropout')."""
     if layer.kind == "dw":
         return f"dw {layer.kernel}x{layer.kernel}"
     if layer.kind in ("conv", "pw"):
@@ -40,8 +44,10 @@ def by_kind(report: Report) -> tuple[KindRow, ...]:
 @dataclass(frozen=True)
 class SeparablePair:
     """A depthwise layer followed by a pointwise one, against the standard
-    K x K convolution with the same input and output (seed notes: the cost
-    ratio is exactly 1/N + 1/K^2, N the output channels)."""
+    K x K convolution with the same input and output. With M input and N
+    output channels and P output positions, their mult-adds are
+    K^2*M*P + M*N*P against K^2*M*N*P, so the ratio is exactly 1/N + 1/K^2,
+    as section 3.1 of the paper derives."""
 
     dw: Row
     pw: Row
@@ -77,6 +83,10 @@ class StandardComparison:
 
 
 def standard_comparison(report: Report) -> StandardComparison:
+    """Every depthwise layer directly followed by a stride-1 pointwise one,
+    set against the standard convolution from the depthwise layer's input to
+    the pointwise layer's output (with the pointwise layer's bias, BatchNorm
+    and activation), and the network's totals with each such pair replaced."""
     pairs = []
     for dw, pw in zip(report.rows, report.rows[1:]):
         if dw.layer.kind == "dw" and pw.layer.kind == "pw" and pw.layer.stride == 1:

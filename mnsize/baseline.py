@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import json
 
-from .check import measure
+from .gate import measure
 from .conventions import CONVENTIONS
 from .errors import MnsizeError, show
+from .bounds import MAX_BASELINE_BYTES, MAX_BASELINE_DIGITS
 from .units import DTYPES
 from .yamlio import read_bytes
 
 BASELINE_FORMAT = "mnsize-baseline/2"
 FORMATS = ("mnsize-baseline/1", BASELINE_FORMAT)
-MAX_BASELINE_BYTES = 16 * 2**20
-#: a metric value is a count or a size in bytes: 30 digits is far beyond any
-MAX_DIGITS = 30
 
 
 def convention_name(convention) -> str:
@@ -49,8 +47,8 @@ class _Refused(ValueError):
 
 
 def _whole(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_DIGITS:
-        raise _Refused(f"a number of {len(text.lstrip('-')):,} digits (at most {MAX_DIGITS})")
+    if len(text.lstrip("-")) > MAX_BASELINE_DIGITS:
+        raise _Refused(f"a number of {len(text.lstrip('-')):,} digits (at most {MAX_BASELINE_DIGITS})")
     return int(text)
 
 

@@ -18,14 +18,13 @@ import statistics
 import time
 from datetime import date
 
+from .bounds import MAX_BENCH_BYTES
 from .costs import count
+from .crosscheck import forward_bytes, import_torch
 from .errors import MnsizeError
 from .expand import Layer, deployed, expand
 from .latency import FEATURES, PROFILE_FORMAT, report_features
-from .models import load_model
-from .verify import forward_bytes, import_torch
-
-MEMORY_LIMIT_BYTES = 8 * 2**30  # bench refuses a model whose weights and activations need more
+from .models import load_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +48,7 @@ def summarise(samples_ms: list[float]) -> Timing:
 
 def memory_bytes(layers: tuple[Layer, ...], batch: int, threads: int = 1) -> int:
     """An upper bound of what timing ``layers`` (BatchNorm folded) adds to the
-    process, with freed memory kept (mnsize.verify.forward_bytes)."""
+    process, with freed memory kept (mnsize.crosscheck.forward_bytes)."""
     return forward_bytes(deployed(layers), batch, folded=True, kept_by_threads=threads)
 
 
@@ -61,10 +60,9 @@ def keep_freed_memory() -> str:
 
     By default glibc serves large blocks with fresh memory maps and hands
     memory back to the system as soon as enough of it is free, with thresholds
-    that move with what the process freed before. A network's activations are
-    then page-faulted in afresh on some runs and not on others: here one
-    depthwise layer ran 5x slower in one process than in the next, and the
-    same network's median moved by 30-50% between processes. With both
+    that move with what the process freed before, so a network's activations
+    are page-faulted in afresh on some runs and not on others, and its timings
+    differ between runs and between processes (docs/latency.md). With both
     thresholds fixed high, every run after the warm-up reuses the memory of
     the one before, as a deployment runtime with a memory arena does. Elsewhere
     than glibc this does nothing and says so."""
@@ -73,7 +71,7 @@ def keep_freed_memory() -> str:
     except (OSError, AttributeError):
         return "system default"
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    for limit in (2**30, 2**25):  # newer glibc refuses a map threshold above 32 MiB
+    for limit in (2**30, 2**25):  # some glibc versions refuse a map threshold above 32 MiB
         if mallopt(M_MMAP_THRESHOLD, limit) == 1 and mallopt(M_TRIM_THRESHOLD, 2 * limit) == 1:
             return f"freed memory kept (malloc thresholds {limit // 2**20} MiB)"
     return "system default"
@@ -104,9 +102,9 @@ def _samples(module, x, runs: int, warmup: int, tick=None) -> list[float]:
 
 def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
     need = memory_bytes(layers, batch, threads)
-    if need > MEMORY_LIMIT_BYTES:
+    if need > MAX_BENCH_BYTES:
         raise MnsizeError(f"this configuration may need {need / 2**30:,.1f} GiB for weights, activations and "
-                          f"working memory; bench runs at most {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB")
+                          f"working memory; bench runs at most {MAX_BENCH_BYTES / 2**30:.0f} GiB")
 
 
 def _build(layers: tuple[Layer, ...], input_shape, batch: int):
@@ -117,7 +115,7 @@ def _build(layers: tuple[Layer, ...], input_shape, batch: int):
     return build_layers(deployed(layers)).eval(), torch.randn(batch, *input_shape)
 
 
-def bench(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads: int = 1, batch: int = 1,
+def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads: int = 1, batch: int = 1,
           runs: int = 50, warmup: int = 10, tick=None) -> Timing:
     """Latency of the whole network (BatchNorm folded) on this machine."""
     _check_memory(layers, batch, threads)
@@ -132,7 +130,7 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     A resolution is a side (square) or (H, W)."""
     networks = []
     for name, alpha, res in configs:  # every one checked before any is built or timed
-        spec = load_model(name)
+        spec = load_spec(name)
         hw = (res, res) if isinstance(res, int) else tuple(res)
         layers = expand(spec, alpha, hw)
         try:
@@ -177,14 +175,15 @@ CALIBRATION_NETWORKS = (
 
 
 def vector_lanes() -> int:
-    """fp32 lanes of the widest vector unit torch uses on this CPU."""
+    """fp32 lanes of the widest vector unit torch uses on this CPU: 16 with
+    AVX-512, else 8 (AVX2's width, taken for any other CPU too)."""
     capability = str(import_torch().backends.cpu.get_cpu_capability()).upper()
     return 16 if "AVX512" in capability else 8
 
 
 def features_of(config: tuple[str, str, int], lanes: int) -> tuple[float, ...]:
     name, alpha, res = config
-    return report_features(count(deployed(expand(load_model(name), alpha, res))), lanes)
+    return report_features(count(deployed(expand(load_spec(name), alpha, res))), lanes)
 
 
 def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:

@@ -23,17 +23,17 @@ import stat
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import BudgetError, show
+from .bounds import MAX_BUDGETS, MAX_CHANNELS, MAX_SIDE
+from .errors import BudgetError, ConfigError, show
 from .expand import to_alpha
+from .metrics import METRICS, Limits
 from .models import is_path
-from .units import DTYPES, UnitError, microseconds, parse_percent, parse_quantity
+from .units import DTYPES, UnitError, parse_percent
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
-LIMIT_KEYS = {"max_madds": ("madds", "count"), "max_params": ("params", "count"),
-              "max_size": ("size", "bytes"), "max_activations": ("activations", "bytes"),
-              "max_latency": ("latency", "time")}
+#: a limit's key in an entry -> its metric
+LIMIT_KEYS = {metric.budget_key: metric for metric in METRICS.values()}
 ENTRY_KEYS = ("name", "model", "alpha", "resolution", "classes", "dtype", "warn_at", "profile", *LIMIT_KEYS)
-MAX_ENTRIES = 1_000
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Budget:
     resolution: tuple[int, int] | None
     classes: int | None
     dtype: str
-    limits: tuple[tuple[str, int], ...]     # latency in microseconds
+    limits: Limits
     warn_at: Fraction | None = None
     profile: str | None = None              # a latency profile, for max_latency
     file: str | None = None
@@ -57,7 +57,19 @@ class Budget:
         return dict(self.metric_lines).get(metric, self.line)
 
 
-def load_budgets(path: str) -> list[Budget]:
+def load_budgets(*paths: str) -> list[Budget]:
+    """Every budget in the files ``paths``, in order; a name may be used once
+    across them all."""
+    budgets = [budget for path in paths for budget in _load_file(path)]
+    files: dict[str, str | None] = {}
+    for budget in budgets:
+        if budget.name in files:
+            raise BudgetError(f"budget {show(budget.name)} is also defined in {files[budget.name]}", file=budget.file)
+        files[budget.name] = budget.file
+    return budgets
+
+
+def _load_file(path: str) -> list[Budget]:
     text = read_text(path, path, BudgetError)
     return parse_budgets(text, path, base=os.path.dirname(path))
 
@@ -75,8 +87,8 @@ def parse_budgets(text: str, file: str, base: str = "") -> list[Budget]:
     if not isinstance(entries, list) or not entries:
         raise BudgetError("expected a non-empty list of budgets", file=file, line=top.get("budgets"),
                           key="budgets")
-    if len(entries) > MAX_ENTRIES:
-        raise BudgetError(f"{len(entries):,} budgets; at most {MAX_ENTRIES:,}", file=file, key="budgets")
+    if len(entries) > MAX_BUDGETS:
+        raise BudgetError(f"{len(entries):,} budgets; at most {MAX_BUDGETS:,}", file=file, key="budgets")
     nodes = items(child(node, "budgets"))
     budgets, seen = [], {}
     for index, entry in enumerate(entries, 1):
@@ -112,17 +124,16 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
         model = os.path.join(base, model)
     try:
         alpha = to_alpha(entry.get("alpha", "1.0"))
-    except ValueError as exc:
+    except ConfigError as exc:
         raise fail(str(exc), "alpha") from None
     limits, metric_lines = [], []
-    for key, (metric, kind) in LIMIT_KEYS.items():
+    for key, metric in LIMIT_KEYS.items():
         if key in entry:
             try:
-                value = parse_quantity(entry[key], kind)
+                limits.append((metric.name, metric.parse_limit(entry[key])))
             except UnitError as exc:
                 raise fail(str(exc), key) from None
-            limits.append((metric, microseconds(value) if kind == "time" else value))
-            metric_lines.append((metric, lines.get(key) or line_of(node)))
+            metric_lines.append((metric.name, lines.get(key) or line_of(node)))
     if not limits:
         raise fail(f"no limit: give at least one of {', '.join(LIMIT_KEYS)}")
     profile = entry.get("profile")
@@ -152,7 +163,7 @@ def _entry(entry: object, index: int, file: str, node, base: str) -> Budget:
             raise fail(str(exc), "warn_at") from None
     return Budget(
         name=entry["name"].strip(), model=model, alpha=alpha, resolution=_resolution(entry, fail),
-        classes=_classes(entry, fail), dtype=dtype, limits=tuple(limits), warn_at=warn_at, profile=profile, file=file,
+        classes=_classes(entry, fail), dtype=dtype, limits=Limits(limits), warn_at=warn_at, profile=profile, file=file,
         line=line_of(node), metric_lines=tuple(metric_lines))
 
 
@@ -161,7 +172,7 @@ def _resolution(entry: dict, fail) -> tuple[int, int] | None:
         return None
     value = entry["resolution"]
     sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 1_000_000 for s in sides):
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE for s in sides):
         raise fail(f"expected a resolution such as 224 or [320, 240], got {show(value)}", "resolution")
     return (sides[0], sides[1])
 
@@ -170,6 +181,6 @@ def _classes(entry: dict, fail) -> int | None:
     value = entry.get("classes")
     if value is None and "classes" not in entry:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-        raise fail(f"expected an integer from 1 to 1,000,000, got {show(value)}", "classes")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CHANNELS:
+        raise fail(f"expected an integer from 1 to {MAX_CHANNELS:,}, got {show(value)}", "classes")
     return value

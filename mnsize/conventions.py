@@ -3,8 +3,8 @@
 Every FLOP counter gives a different number for the same MobileNet because
 each adds some of BatchNorm, activations, pooling, biases and element-wise
 ops in its own way. A Convention states those choices as numbers per element,
-per channel or per output; ``convention_cost`` applies them on top of the
-paper's per-layer counts (``mnsize.costs``), so that under ``--convention X``
+per channel or per output; ``Convention.adjust`` applies them on top of the
+paper's per-layer counts (``mnsize.costs`` calls it), so that under ``--convention X``
 mnsize prints exactly the two numbers tool X prints for the model mnsize
 builds. The rules were read from each tool's source and confirmed by running
 it (tests/test_conventions.py runs every tool against every built-in spec).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .costs import Cost
+from .costs import Counts, count
 from .expand import Layer, elements
 
 
@@ -35,6 +35,14 @@ class Convention:
     mul_per_element: int = 0        # squeeze-and-excite's channel scaling, per element
     add_per_element: int = 0        # a residual add, per element
     rules: str = ""                 # the convention in words
+
+    def adjust(self, counts: Counts, layer: Layer) -> Counts:
+        """The paper's ``counts`` of ``layer`` as this convention counts them."""
+        if self.name == "paper":
+            return counts
+        return Counts(madds=counts.madds + self.extra_ops(layer),
+                      params=counts.params + self.bn_params_in_params * counts.bn_params // 2,
+                      bn_params=counts.bn_params)
 
     def extra_ops(self, layer: Layer) -> int:
         """What this convention adds to the paper's mult-adds for one layer."""
@@ -111,13 +119,6 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
 )}
 
 
-def convention_cost(cost: Cost, layer: Layer, convention: Convention) -> Cost:
-    """The paper's ``cost`` of ``layer`` as ``convention`` counts it."""
-    return Cost(madds=cost.madds + convention.extra_ops(layer),
-                params=cost.params + convention.bn_params_in_params * cost.bn_params // 2,
-                bn_params=cost.bn_params)
-
-
 @dataclass(frozen=True)
 class Explanation:
     """One convention's totals for a network, and how they differ from the paper's."""
@@ -137,8 +138,7 @@ class Explanation:
 
 
 def explain(layers: tuple[Layer, ...]) -> list[Explanation]:
-    from .costs import count
-
+    """The network counted by every convention, each with its extra ops by part."""
     paper = count(layers)
     result = []
     for convention in CONVENTIONS.values():

@@ -8,25 +8,40 @@ layers; BatchNorm's learned scale and shift (2 per channel) are kept apart as
 ``bn_params``: what ``sum(p.numel())`` of a PyTorch model adds on top.
 
 A layer kind with no registered formula is an error, never a silent zero.
+Another tool's way of counting is a Convention (mnsize.conventions), passed
+in by the caller and applied to each layer's paper counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import MnsizeError
 from .expand import Layer
 
 
 @dataclass(frozen=True)
-class Cost:
+class Counts:
+    """Mult-adds, parameters and BatchNorm parameters: of one layer, of a
+    network, or as another counter (PyTorch's) found them."""
+
     madds: int
     params: int
     bn_params: int
 
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.madds + other.madds, self.params + other.params, self.bn_params + other.bn_params)
 
-CostFormula = Callable[[Layer], Cost]
+
+class Convention(Protocol):
+    """How another tool counts (mnsize.conventions.Convention)."""
+
+    def adjust(self, counts: Counts, layer: Layer) -> Counts: ...
+
+
+CostFormula = Callable[[Layer], Counts]
 COST_FORMULAS: dict[str, CostFormula] = {}
 
 
@@ -39,7 +54,7 @@ def formula(*kinds: str) -> Callable[[CostFormula], CostFormula]:
 
 
 @formula("conv", "dw", "pw")
-def conv_cost(layer: Layer) -> Cost:
+def conv_cost(layer: Layer) -> Counts:
     """A (grouped) K x K convolution: each output element is a dot product over
     K*K*C_in/groups inputs, so mult-adds = K^2 * C_in/groups * C_out * H_out * W_out.
     Weights K^2 * C_in/groups * C_out, plus C_out biases when the layer has them;
@@ -48,7 +63,7 @@ def conv_cost(layer: Layer) -> Cost:
     c_in = layer.in_shape[0]
     c_out, h_out, w_out = layer.out_shape
     weights = layer.kernel * layer.kernel * (c_in // layer.groups) * c_out
-    return Cost(
+    return Counts(
         madds=weights * h_out * w_out,
         params=weights + (c_out if layer.bias else 0),
         bn_params=2 * c_out if layer.bn else 0,
@@ -56,45 +71,41 @@ def conv_cost(layer: Layer) -> Cost:
 
 
 @formula("fc")
-def fc_cost(layer: Layer) -> Cost:
+def fc_cost(layer: Layer) -> Counts:
     """Fully connected on the flattened input: C*H*W x C_out mult-adds and
     weights, plus C_out biases."""
     c_in, h_in, w_in = layer.in_shape
     weights = c_in * h_in * w_in * layer.out_shape[0]
-    return Cost(madds=weights, params=weights + (layer.out_shape[0] if layer.bias else 0), bn_params=0)
+    return Counts(madds=weights, params=weights + (layer.out_shape[0] if layer.bias else 0), bn_params=0)
 
 
 @formula("se")
-def se_cost(layer: Layer) -> Cost:
+def se_cost(layer: Layer) -> Counts:
     """Squeeze-and-excite (Hu et al. 2018, as MobileNetV3 uses it): global
     pooling, a 1x1 conv C -> s with bias, a 1x1 conv s -> C with bias, then a
     channel-wise scale. Both convs run on the pooled 1x1 map, so per image
     mult-adds = C*s + s*C and weights 2*C*s plus s + C biases; the pooling and
     the scaling multiply add none, by the paper's convention."""
     channels, squeeze = layer.in_shape[0], layer.squeeze
-    return Cost(madds=2 * channels * squeeze, params=2 * channels * squeeze + squeeze + channels, bn_params=0)
+    return Counts(madds=2 * channels * squeeze, params=2 * channels * squeeze + squeeze + channels, bn_params=0)
 
 
 @formula("avgpool", "dropout")
-def free_cost(layer: Layer) -> Cost:
+def free_cost(layer: Layer) -> Counts:
     """Global average pooling and dropout: no mult-adds and no parameters (the
     paper counts pooling's additions as free, like BatchNorm and activations)."""
-    return Cost(0, 0, 0)
+    return Counts(0, 0, 0)
 
 
-def layer_cost(layer: Layer, convention=None) -> Cost:
-    """The layer's cost by the paper's convention, or by ``convention`` (an
-    ``mnsize.conventions.Convention``) when given."""
+def layer_cost(layer: Layer, convention: Convention | None = None) -> Counts:
+    """The layer's counts by the paper's convention, or as ``convention``
+    counts them."""
     try:
         rule = COST_FORMULAS[layer.kind]
     except KeyError:
         raise MnsizeError(f"layer {layer.index} ({layer.name}): no cost formula for kind {layer.kind!r}") from None
-    cost = rule(layer)
-    if convention is None or convention.name == "paper":
-        return cost
-    from .conventions import convention_cost
-
-    return convention_cost(cost, layer, convention)
+    counts = rule(layer)
+    return counts if convention is None else convention.adjust(counts, layer)
 
 
 # --------------------------------------------------------------------------- the report
@@ -102,30 +113,47 @@ def layer_cost(layer: Layer, convention=None) -> Cost:
 
 @dataclass(frozen=True)
 class Row:
+    """One layer and its counts."""
+
     layer: Layer
-    madds: int
-    params: int
-    bn_params: int
+    counts: Counts
+
+    @property
+    def madds(self) -> int:
+        return self.counts.madds
+
+    @property
+    def params(self) -> int:
+        return self.counts.params
+
+    @property
+    def bn_params(self) -> int:
+        return self.counts.bn_params
 
 
 @dataclass(frozen=True)
 class Report:
-    """Per-layer costs and their exact totals."""
+    """Per-layer counts and their exact totals."""
 
     rows: tuple[Row, ...]
-    madds: int
-    params: int
-    bn_params: int
+    totals: Counts
+
+    @property
+    def madds(self) -> int:
+        return self.totals.madds
+
+    @property
+    def params(self) -> int:
+        return self.totals.params
+
+    @property
+    def bn_params(self) -> int:
+        return self.totals.bn_params
 
 
-def count(layers: Iterable[Layer], convention=None) -> Report:
-    rows = []
-    for layer in layers:
-        cost = layer_cost(layer, convention)
-        rows.append(Row(layer, cost.madds, cost.params, cost.bn_params))
-    return Report(
-        rows=tuple(rows),
-        madds=sum(r.madds for r in rows),
-        params=sum(r.params for r in rows),
-        bn_params=sum(r.bn_params for r in rows),
-    )
+def count(layers: Iterable[Layer], convention: Convention | None = None) -> Report:
+    """Every layer's counts and the network's totals, by the paper's
+    convention or as ``convention`` counts."""
+    rows = tuple(Row(layer, layer_cost(layer, convention)) for layer in layers)
+    return Report(rows, Counts(sum(r.madds for r in rows), sum(r.params for r in rows),
+                               sum(r.bn_params for r in rows)))

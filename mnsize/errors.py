@@ -77,3 +77,9 @@ class BudgetError(FileError):
         if entry is not None:
             item = f"budget {entry}" + (f" ({name})" if name else "")
         super().__init__(message, file=file, line=line, item=item, key=key)
+
+
+class ConfigError(MnsizeError):
+    """A configuration a network cannot be built at: a width multiplier or a
+    resolution out of range. Whoever knows where it was written (a budgets
+    file's line) adds that; otherwise it is reported as it is."""

@@ -15,17 +15,16 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import SpecError, show
+from .bounds import MAX_ALPHA, MAX_SIDE
+from .errors import ConfigError, SpecError, show
 from .spec import LayerSpec, Spec
 from .units import UnitError, parse_decimal
 from .width import make_divisible
 
 Shape = tuple[int, int, int]  # (channels, height, width)
 
-MAX_ALPHA = Fraction(100)
 #: default block names: ir1, ir2, ... rather than inverted_residual1
 SHORT_NAMES = {"inverted_residual": "ir"}
-MAX_SIDE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -94,18 +93,18 @@ def to_alpha(value: object) -> Fraction:
     if isinstance(value, Fraction):
         alpha = value
     elif isinstance(value, bool):
-        raise ValueError(f"alpha must be a positive number, got {show(value)}")
+        raise ConfigError(f"alpha must be a positive number, got {show(value)}")
     elif isinstance(value, int):
         alpha = Fraction(value)
     elif isinstance(value, (float, str)):
         try:
             alpha = parse_decimal(repr(value) if isinstance(value, float) else value, "alpha")
         except UnitError:
-            raise ValueError(f"alpha must be a positive number, got {show(value)}") from None
+            raise ConfigError(f"alpha must be a positive number, got {show(value)}") from None
     else:
-        raise ValueError(f"alpha must be a positive number, got {show(value)}")
+        raise ConfigError(f"alpha must be a positive number, got {show(value)}")
     if not 0 < alpha <= MAX_ALPHA:
-        raise ValueError(f"alpha must be > 0 and <= {MAX_ALPHA}, got {value}")
+        raise ConfigError(f"alpha must be > 0 and <= {MAX_ALPHA}, got {value}")
     return alpha
 
 
@@ -124,7 +123,7 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
     elif isinstance(resolution, int):
         resolution = (resolution, resolution)
     if any(side < 1 or side > MAX_SIDE for side in resolution):
-        raise ValueError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
+        raise ConfigError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
     builder = _Builder(spec, alpha, classes if classes is not None else spec.classes)
     shape: Shape = (spec.in_channels, *resolution)
     for row in spec.layers:

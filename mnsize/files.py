@@ -18,10 +18,8 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 
+from .bounds import MAX_APPEND_BASE_BYTES
 from .errors import MnsizeError
-
-#: the most of an existing file append_atomic carries over (a job summary, say)
-MAX_APPEND_BASE_BYTES = 16 * 2**20
 _NAME_TRIES = 100
 
 

@@ -16,18 +16,19 @@ coefficient per feature of a layer:
     t_network = sum of t_layer + g
 
 Why this shape: on a CPU a pointwise or full convolution is a matrix product
-bound by its arithmetic, a depthwise one, pooling and the element-wise passes
-by the memory they move. Matrix products waste work on ragged edges: their
-mult-adds count channels rounded up to 8 (int(32 x 0.35) = 11 channels cost
-like 16) and output positions rounded up to the vector lanes (16 fp32 lanes
-with AVX-512, 8 otherwise: a 7x7 map costs like 64 positions). A depthwise
-convolution whose width is not a multiple of the lanes takes a slower path
-(here 24 channels took longer than 32), and each call into the library that
-runs it has a larger fixed cost than an element-wise call. The coefficients
-are fitted to whole networks timed on the device rather than to single
-layers: summed single-layer timings over-predicted small networks by 30% here,
-the network fit absorbs what isolated layers miss (caches between layers, the
-framework's own loop).
+bound by its arithmetic; a depthwise one, pooling and the element-wise passes
+are bound by the memory they move. Matrix products waste work on ragged edges,
+so their mult-adds count channels rounded up to 8 (int(32 x 0.35) = 11
+channels cost like 16) and output positions rounded up to the vector lanes (16
+fp32 lanes with AVX-512, 8 otherwise: a 7x7 map costs like 64 positions). A
+depthwise convolution whose width is not a multiple of the lanes takes a
+slower path than one whose width is, hence two costs per byte; and the
+library call that runs a depthwise layer has a larger fixed cost than an
+element-wise call, hence a cost per call of its own. The coefficients are
+fitted to whole networks timed on the device, not to single layers, so that
+the fit takes in what isolated layers miss (caches between layers, the
+framework's own loop). The measurements behind these choices are in
+docs/latency.md.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from .bounds import MAX_CORES, MAX_NETWORKS, MAX_THREADS
 from .errors import MnsizeError, show
 from .expand import Layer, elements
 from .yamlio import load_yaml, read_text
@@ -75,7 +77,7 @@ def layer_features(layer: Layer, madds: int, params: int, lanes: int,
         values["other_bytes"] = moved
     if layer.kind != "se" and layer.act in ELEMENTWISE_ACTS:
         values["elementwise"] += elements(layer.out_shape)
-    if layer.residual:
+    if layer.residual:  # an add moves 3 tensors (2 read, 1 written), an in-place activation 2: 1.5 times as much
         values["elementwise"] += 1.5 * elements(layer.out_shape)
     values["depthwise_calls" if layer.kind == "dw" else "calls"] = module_calls(layer)
     return tuple(values.values())
@@ -108,7 +110,9 @@ def report_features(report, lanes: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class Profile:
-    path: str
+    """A device's latency model, as load_profile read and checked it."""
+
+    path: str                        # the file it was read from, as given: named in errors
     device: dict
     coefficients: dict[str, float]   # ms per unit of each feature
     offset_ms: float
@@ -141,7 +145,6 @@ class Profile:
 
 #: what a profile's device and error blocks may say, by type; each is optional
 DEVICE_TEXT = ("cpu", "machine", "torch", "python", "date", "allocator")
-MAX_THREADS = 256
 ERROR_COUNTS = ("networks", "held_out")
 ERROR_SHARES = ("held_out_median_error_pct", "held_out_within_10pct", "largest_spread_pct")
 
@@ -200,8 +203,8 @@ def load_profile(path: str) -> Profile:
         raise bad(f"device must be a mapping, got {show(device)}")
     if "threads" in device and not whole(device["threads"], 1, MAX_THREADS):
         raise bad(f"device.threads must be a whole number from 1 to {MAX_THREADS}, got {show(device['threads'])}")
-    if "cores" in device and not whole(device["cores"], 1, 1_000_000):
-        raise bad(f"device.cores must be a whole number from 1 to 1,000,000, got {show(device['cores'])}")
+    if "cores" in device and not whole(device["cores"], 1, MAX_CORES):
+        raise bad(f"device.cores must be a whole number from 1 to {MAX_CORES:,}, got {show(device['cores'])}")
     for key in DEVICE_TEXT:
         if key in device and (not isinstance(device[key], str) or len(device[key]) > 1000):
             raise bad(f"device.{key} must be a string of at most 1,000 characters, got {show(device[key])}")
@@ -209,8 +212,8 @@ def load_profile(path: str) -> Profile:
     if not isinstance(error, dict):
         raise bad(f"error must be a mapping, got {show(error)}")
     for key in ERROR_COUNTS:
-        if key in error and not whole(error[key], 0, 1_000_000):
-            raise bad(f"error.{key} must be a whole number from 0 to 1,000,000, got {show(error[key])}")
+        if key in error and not whole(error[key], 0, MAX_NETWORKS):
+            raise bad(f"error.{key} must be a whole number from 0 to {MAX_NETWORKS:,}, got {show(error[key])}")
     for key in ERROR_SHARES:
         if key in error and (not number(error[key]) or not 0 <= error[key] <= 1e6):
             raise bad(f"error.{key} must be a number from 0 to 1,000,000, got {show(error[key])}")

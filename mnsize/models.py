@@ -1,4 +1,5 @@
-"""Finding specs: a built-in name (shipped in mnsize.configs) or a path."""
+"""Finding networks: a spec by built-in name (configs/) or by path, and the
+network a command's model options name, expanded."""
 
 from __future__ import annotations
 
@@ -6,20 +7,25 @@ import os
 import re
 from functools import lru_cache
 
+from typing import NamedTuple
+
 from .errors import MnsizeError
-from .spec import Spec, load_spec
+from .expand import Config, Layer, expand, resolution_from_rho, to_alpha
+from .spec import Spec, read_spec
 
 _SPEC_MARKER = re.compile(r"^layers\s*:", re.MULTILINE)
 
 
+@lru_cache(maxsize=1)
 def _configs() -> str:
-    # the folder of the mnsize.configs package: configs/ in a checkout (linked as
-    # mnsize/configs), site-packages/mnsize/configs in a wheel install. Plain path
-    # arithmetic: importlib.resources and pathlib would cost more start-up time
+    # configs/, the top-level folder of the specs: mnsize/configs inside the
+    # package in a wheel (setup.py puts it there), beside the package in a
+    # checkout (editable install or PYTHONPATH). Plain path arithmetic, nothing
+    # imported: importlib.resources and pathlib would cost more start-up time
     # than counting the network.
-    from . import configs
-
-    return os.path.dirname(configs.__file__)
+    package = os.path.dirname(os.path.abspath(__file__))
+    inside = os.path.join(package, "configs")
+    return inside if os.path.isdir(inside) else os.path.join(os.path.dirname(package), "configs")
 
 
 @lru_cache(maxsize=1)
@@ -49,12 +55,41 @@ def spec_path(model: str) -> str:
     return model if is_path(model) else _builtin_path(model)
 
 
-def load_model(model: str) -> Spec:
-    """Load a built-in spec by name, or a spec file by path."""
-    if is_path(model):
-        return load_spec(model, display=model)
+def load_spec(model: str | os.PathLike) -> Spec:
+    """A built-in spec by name ("mobilenet_v1"), or a spec file by path."""
+    if not isinstance(model, str) or is_path(model):
+        return read_spec(model, display=os.fspath(model))
     if re.fullmatch(r"[A-Za-z0-9_]+", model) and _is_spec(_builtin_path(model)):
-        return load_spec(_builtin_path(model), display=f"configs/{model}.yaml")
+        return read_spec(_builtin_path(model), display=f"configs/{model}.yaml")
     raise MnsizeError(
         f"unknown model {model!r}: built-in models are {', '.join(builtin_names())}; "
         "or give the path of a spec file (.yaml)")
+
+
+def resolve_resolution(spec: Spec, resolution: int | tuple[int, int] | None = None, rho=None) -> tuple[int, int]:
+    """The input size: ``resolution`` (an int for a square), or ``rho`` times
+    the spec's default (mnsize.expand.resolution_from_rho), else the default."""
+    if resolution is not None and rho is not None:
+        raise MnsizeError("give either a resolution or rho, not both")
+    if rho is not None:
+        return resolution_from_rho(spec, rho)
+    if isinstance(resolution, int):
+        return (resolution, resolution)
+    return tuple(resolution) if resolution else spec.resolution
+
+
+class Network(NamedTuple):
+    spec: Spec
+    config: Config
+    layers: tuple[Layer, ...]
+
+
+def load_network(model: str, alpha=1, resolution: int | tuple[int, int] | None = None, classes: int | None = None,
+                 rho=None) -> Network:
+    """The spec ``model`` names, expanded at ``alpha`` and a resolution (or
+    ``rho``; default the spec's), with ``classes`` outputs (default the
+    spec's): what every command that counts one network starts from."""
+    spec = load_spec(model)
+    config = Config(model=spec.name, alpha=to_alpha(alpha), resolution=resolve_resolution(spec, resolution, rho),
+                    classes=classes or spec.classes)
+    return Network(spec, config, expand(spec, config.alpha, config.resolution, config.classes))

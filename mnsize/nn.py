@@ -21,7 +21,7 @@ from torch import nn
 
 from .errors import MnsizeError
 from .expand import Layer, expand
-from .models import load_model
+from .models import load_spec
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid}
 
@@ -131,4 +131,4 @@ def build_model(model: str = "mobilenet_v1", alpha="1.0", resolution: int | tupl
 
     The model accepts any input size (global pooling before the classifier);
     ``resolution`` only matters for specs whose fc sees a spatial input."""
-    return build_layers(expand(load_model(model), alpha, resolution, classes), device)
+    return build_layers(expand(load_spec(model), alpha, resolution, classes), device)

@@ -9,7 +9,8 @@ import os
 
 from .errors import MnsizeError
 from .files import check_destination, replace_atomically
-from .search import Budgets, Candidate
+from .metrics import Limits
+from .sweep import Candidate
 
 FILE_TYPES = (".png", ".svg", ".pdf")
 
@@ -32,7 +33,7 @@ def check_out_path(path: str, inputs: list[str]) -> None:
     check_destination(path, inputs=inputs, what="picture")
 
 
-def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
+def draw(points: list[Candidate], limits: Limits, path: str) -> None:
     """Write the two panels (top-1 against mult-adds and against params) to ``path``."""
     try:
         import matplotlib
@@ -43,7 +44,6 @@ def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
     except ImportError:
         raise MnsizeError('plot --out needs matplotlib: pip install "mnsize[plot]"') from None
 
-    limits = dict(budgets.items())
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
     models = sorted({c.model for c in points})
     colors = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -51,7 +51,7 @@ def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
                                    (axes[1], "params", "parameters (millions, log scale)", 1e6)):
         for model in models:
             mine = [c for c in points if c.model == model]
-            fitting = [c for c in mine if budgets.admit(c)] if limits else mine
+            fitting = [c for c in mine if limits.admit(c)] if limits else mine
             others = [c for c in mine if c not in fitting]
             ax.scatter([getattr(c, cost) / scale for c in fitting], [c.top1 for c in fitting], color=colors[model],
                        label=f"{model} (published)", zorder=3)
@@ -64,10 +64,9 @@ def draw(points: list[Candidate], budgets: Budgets, path: str) -> None:
         front = accuracy_frontier(points, cost)
         ax.plot([getattr(c, cost) / scale for c in front], [c.top1 for c in front], color="0.5", linestyle="-",
                 linewidth=1, label="frontier: best top-1 for the cost", zorder=2)
-        limit_key = "madds" if cost == "madds" else "params"
-        if limit_key in limits:
-            ax.axvline(limits[limit_key] / scale, color="crimson", linestyle="--", linewidth=1,
-                       label=f"budget: {limits[limit_key] / scale:g}M")
+        limit = limits.get(cost)
+        if limit is not None:
+            ax.axvline(limit / scale, color="crimson", linestyle="--", linewidth=1, label=f"budget: {limit / scale:g}M")
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))

@@ -1,5 +1,6 @@
 """Published accuracy of released checkpoints (configs/published.yaml): data
-shown beside mnsize's own figures, never used as a count."""
+shown beside mnsize's own figures, never used as a count. The file keeps each
+checkpoint's top-5 as its source lists it; mnsize reads the top-1 alone."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ Key = tuple[Fraction, tuple[int, int]]
 
 def table_path() -> str:
     """The file the published figures are read from."""
-    from . import configs
+    from .models import _configs  # the one place that knows where configs/ lies
 
-    return os.path.join(os.path.dirname(configs.__file__), "published.yaml")
+    return os.path.join(_configs(), "published.yaml")
 
 
 @lru_cache(maxsize=1)
-def _table() -> dict[str, dict[Key, tuple[float, float | None]]]:
+def _table() -> dict[str, dict[Key, float]]:
     import yaml
 
     path = table_path()
@@ -30,8 +31,7 @@ def _table() -> dict[str, dict[Key, tuple[float, float | None]]]:
         table = {}
         for model, entry in data.items():
             table[model] = {
-                (Fraction(str(row["alpha"])), _resolution(row["resolution"])): (float(row["top1"]),
-                                                                                 row.get("top5"))
+                (Fraction(str(row["alpha"])), _resolution(row["resolution"])): float(row["top1"])
                 for row in entry["checkpoints"]}
         return table
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -44,4 +44,4 @@ def _resolution(value) -> tuple[int, int]:
 
 def top1_table(model: str) -> dict[Key, float]:
     """{(alpha, (H, W)): top-1 %} of the released checkpoints of ``model``."""
-    return {key: top1 for key, (top1, _) in _table().get(model, {}).items()}
+    return dict(_table().get(model, {}))

@@ -14,8 +14,9 @@ A spec reads like a paper's architecture table (see docs/spec-format.md)::
       ...
 
 Loading never executes anything (yaml's safe loader: tags that would build
-Python objects are refused) and every problem is a SpecError that names the
-file, the line, the layer (1-based position in ``layers``) and the key.
+Python objects are refused) and every problem is one SpecError that names the
+file and, where they apply, the line, the layer (1-based position in
+``layers``) and the key.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .bounds import MAX_CHANNELS, MAX_DIVISOR, MAX_EXPANDED, MAX_KERNEL, MAX_LAYERS, MAX_REPEAT, MAX_SIDE, MAX_STRIDE
 from .errors import SpecError, show
 from .width import RULES, WidthRule
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
@@ -48,16 +50,9 @@ ALTERNATIVES = {"pw": ("out", "t"), "inverted_residual": ("t", "expand")}
 ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "none")
 SCALES = {True: "alpha", False: "none", "up": "up"}
 TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
-#: Bounds on what a spec may say: far beyond any real network, they keep every
-#: count meaningful and every PyTorch size within int64.
-MAX_LAYERS = 2_000          # rows of the layers table
-MAX_REPEAT = 1_000
-MAX_CHANNELS = 1_000_000    # any width at alpha 1, and classes
-MAX_KERNEL = 99
-MAX_STRIDE = 1_000_000
-MAX_EXPANDED = 20_000       # layers after repeats
-LIMITS = {"repeat": MAX_REPEAT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "resolution": 1_000_000,
-          "divisor": 1024, "min": MAX_CHANNELS}
+#: the most each whole-number key may be (mnsize.bounds); a width, MAX_CHANNELS
+LIMITS = {"repeat": MAX_REPEAT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "resolution": MAX_SIDE,
+          "divisor": MAX_DIVISOR, "min": MAX_CHANNELS}
 
 
 @dataclass(frozen=True)
@@ -111,7 +106,7 @@ class Spec:
 # --------------------------------------------------------------------------- loading
 
 
-def load_spec(path: str | os.PathLike, display: str | None = None) -> Spec:
+def read_spec(path: str | os.PathLike, display: str | None = None) -> Spec:
     """Load and validate a spec file. ``display`` is the name used in errors."""
     shown = display or os.fspath(path)
     return parse_spec(read_text(path, shown, SpecError), shown)
@@ -124,6 +119,31 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
 
 
 # --------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A ``layers`` entry of a known kind, as written (``given``)."""
+
+    kind: str
+    given: dict
+    position: int
+
+    @property
+    def schema(self) -> dict[str, object]:
+        """The keys the kind accepts, with their defaults (LAYER_KEYS)."""
+        return LAYER_KEYS[self.kind]
+
+    @property
+    def where(self) -> dict[str, object]:
+        """What an error about the row names: its position and a label of its
+        kind and (the start of) its name."""
+        name = self.given.get("name")
+        return {"position": self.position, "label": f"{self.kind} {name[:40]}" if isinstance(name, str) else self.kind}
+
+    def value(self, key: str) -> object:
+        """The key as written, else the kind's default."""
+        return self.given.get(key, self.schema[key])
 
 
 class _Validator:
@@ -140,7 +160,7 @@ class _Validator:
              label: str | None = None) -> SpecError:
         line = None
         if position is not None:
-            node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
+            node = self.layer_node(position)
             line = key_lines(node).get(key or "", None) or line_of(node)
         elif key is not None:
             line = self.top_lines.get(key.split(".")[0])
@@ -250,86 +270,125 @@ class _Validator:
             return WidthRule("floor", minimum=self.integer(value.get("min", 0), "width.min", minimum=0))
         return WidthRule("divisible", divisor=self.integer(value.get("divisor", 8), "width.divisor"))
 
+    # -- one row of the layers table
     def layer(self, entry: object, position: int, activation: str) -> LayerSpec:
-        where = {"position": position}
-        if isinstance(entry, str):  # a bare kind such as `- avgpool`
+        """One row of ``layers``: its kind and keys, then each value. The checks
+        run in this order, so that a row with several problems always reports
+        the same one."""
+        row = self.layer_row(entry, position)
+        self.layer_keys(row)
+        name = self.layer_name(row)
+        # an fc without `out` is the classifier: it maps to the spec's classes (0 here);
+        # a pw or inverted residual given by `t` takes its width from its input
+        out = self.layer_integer(row, "out", absent=0)
+        act = self.layer_act(row, activation)
+        kernel = self.layer_kernel(row)
+        scale = self.layer_scale(row)
+        t = self.ratio(row.given["t"], "t", **row.where) if "t" in row.given else Fraction(0)
+        p = self.layer_p(row)
+        stride = self.layer_integer(row, "stride", absent=1)
+        repeat = self.layer_integer(row, "repeat", absent=1)
+        bn = self.layer_flag(row, "bn")
+        bias = self.layer_flag(row, "bias")
+        expand = self.layer_integer(row, "expand", absent=0)
+        se = self.layer_flag(row, "se")
+        return LayerSpec(kind=row.kind, position=position, line=line_of(self.layer_node(position)), name=name,
+                         out=out, kernel=kernel, stride=stride, repeat=repeat, scale=scale, bn=bn, act=act,
+                         bias=bias, t=t, expand=expand, se=se, p=p)
+
+    def layer_node(self, position: int):
+        """The YAML node of the row at ``position``, for its line number."""
+        return self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
+
+    def layer_row(self, entry: object, position: int) -> _Row:
+        """The entry as a mapping with a known kind; a bare kind such as
+        ``- avgpool`` stands for ``{kind: avgpool}``."""
+        if isinstance(entry, str):
             entry = {"kind": entry}
         if not isinstance(entry, dict):
             raise self.fail(f"expected a mapping such as {{kind: dwsep, out: 64, stride: 1}}, got {show(entry)}",
-                            **where)
+                            position=position)
         if "kind" not in entry:
-            raise self.fail("missing key 'kind'", **where)
+            raise self.fail("missing key 'kind'", position=position)
         kind = entry["kind"]
         if not isinstance(kind, str) or kind not in LAYER_KEYS:
             raise self.fail(f"unknown layer kind {show(kind)} (expected one of {', '.join(LAYER_KEYS)})", "kind",
-                            **where)
-        schema = LAYER_KEYS[kind]
-        where["label"] = kind if not isinstance(entry.get("name"), str) else f"{kind} {entry['name'][:40]}"
-        for key in entry:
-            if key != "kind" and key not in schema:
-                raise self.fail(f"unknown key for a {kind} layer (expected {', '.join(schema)})", str(key), **where)
-        for key, default in schema.items():
-            if default is None and key not in entry:
-                raise self.fail(f"a {kind} layer needs '{key}'", key, **where)
-        if kind in ALTERNATIVES:
-            given = [key for key in ALTERNATIVES[kind] if key in entry]
+                            position=position)
+        return _Row(kind, entry, position)
+
+    def layer_keys(self, row: _Row) -> None:
+        """Only the keys the row's kind accepts, every required one, and
+        exactly one of each alternative pair (ALTERNATIVES)."""
+        for key in row.given:
+            if key != "kind" and key not in row.schema:
+                raise self.fail(f"unknown key for a {row.kind} layer (expected {', '.join(row.schema)})", str(key),
+                                **row.where)
+        for key, default in row.schema.items():
+            if default is None and key not in row.given:
+                raise self.fail(f"a {row.kind} layer needs '{key}'", key, **row.where)
+        if row.kind in ALTERNATIVES:
+            given = [key for key in ALTERNATIVES[row.kind] if key in row.given]
             if len(given) != 1:
-                first, second = ALTERNATIVES[kind]
-                raise self.fail(f"a {kind} layer needs exactly one of '{first}' and '{second}'",
-                                given[-1] if given else None, **where)
-        values = {key: entry.get(key, default) for key, default in schema.items()}
+                first, second = ALTERNATIVES[row.kind]
+                raise self.fail(f"a {row.kind} layer needs exactly one of '{first}' and '{second}'",
+                                given[-1] if given else None, **row.where)
 
-        def number(key: str, fallback: int) -> int:
-            return self.integer(values[key], key, **where) if key in values else fallback
+    def layer_integer(self, row: _Row, key: str, absent: int) -> int:
+        """A whole-number key: checked where the row gives it, else its kind's
+        default, or ``absent`` where the kind has no such key."""
+        if key in row.given:
+            return self.integer(row.given[key], key, **row.where)
+        return row.schema.get(key, absent)  # type: ignore[return-value]
 
-        def flag(key: str) -> bool:
-            return self.boolean(values[key], key, **where) if key in values else False
+    def layer_flag(self, row: _Row, key: str) -> bool:
+        """A true/false key: checked where the row gives it, else its kind's
+        default, or false where the kind has no such key."""
+        if key in row.given:
+            return self.boolean(row.given[key], key, **row.where)
+        return row.schema.get(key, False)  # type: ignore[return-value]
 
-        name = values["name"]
-        if name != "":
-            name = self.text(name, "name", **where)
-            if not name.replace("_", "").isalnum():
-                raise self.fail(f"expected letters, digits and underscores, got {show(name)}", "name", **where)
-        # an fc without `out` is the classifier: it maps to the spec's classes (0 here);
-        # a pw or inverted residual given by `t` takes its width from its input
-        out = number("out", 0) if "out" in entry else 0
-        act = "none"
-        if "act" in values:
-            act = self.choice(values["act"] or activation, "act", ACTIVATIONS, **where)
-        kernel = number("kernel", 1)
+    def layer_name(self, row: _Row) -> str:
+        """An optional name of letters, digits and underscores ('' if none)."""
+        name = row.value("name")
+        if name == "":
+            return name
+        name = self.text(name, "name", **row.where)
+        if not name.replace("_", "").isalnum():
+            raise self.fail(f"expected letters, digits and underscores, got {show(name)}", "name", **row.where)
+        return name
+
+    def layer_act(self, row: _Row, activation: str) -> str:
+        """The row's activation; left blank, the spec's ``activation``; 'none'
+        for a kind that has none."""
+        if "act" not in row.schema:
+            return "none"
+        return self.choice(row.value("act") or activation, "act", ACTIVATIONS, **row.where)
+
+    def layer_kernel(self, row: _Row) -> int:
+        """An odd kernel size; 1 for a kind without a kernel."""
+        kernel = self.layer_integer(row, "kernel", absent=1)
         if kernel % 2 == 0:
             # SAME padding of an odd kernel is symmetric, (K-1)/2 on each side, which
             # is what a PyTorch Conv2d can express for any input size
-            raise self.fail(f"expected an odd kernel size, got {kernel}", "kernel", **where)
-        scale = "none"
-        if "scale" in values:
-            if not isinstance(values["scale"], (bool, str)) or values["scale"] not in SCALES:
-                raise self.fail(f"expected true, false or up, got {show(values['scale'])}", "scale", **where)
-            scale = SCALES[values["scale"]]
-        t = Fraction(0)
-        if "t" in entry:
-            t = self.ratio(entry["t"], "t", **where)
-        p = 0.0
-        if "p" in values:
-            p = values["p"]
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-                raise self.fail(f"expected a probability in [0, 1), got {show(p)}", "p", **where)
-        node = self.layer_nodes[position - 1] if position <= len(self.layer_nodes) else None
-        return LayerSpec(
-            kind=kind,
-            position=position,
-            line=line_of(node),
-            name=name,
-            out=out,
-            kernel=kernel,
-            stride=number("stride", 1),
-            repeat=number("repeat", 1),
-            scale=scale,
-            bn=flag("bn"),
-            act=act,
-            bias=flag("bias"),
-            t=t,
-            expand=number("expand", 0) if "expand" in entry else 0,
-            se=flag("se"),
-            p=float(p),
-        )
+            raise self.fail(f"expected an odd kernel size, got {kernel}", "kernel", **row.where)
+        return kernel
+
+    def layer_scale(self, row: _Row) -> str:
+        """How alpha applies to the row's widths (SCALES); 'none' for a kind
+        without widths."""
+        if "scale" not in row.schema:
+            return "none"
+        scale = row.value("scale")
+        if not isinstance(scale, (bool, str)) or scale not in SCALES:
+            raise self.fail(f"expected true, false or up, got {show(scale)}", "scale", **row.where)
+        return SCALES[scale]
+
+    def layer_p(self, row: _Row) -> float:
+        """A dropout probability in [0, 1); 0 for other kinds."""
+        if "p" not in row.schema:
+            return 0.0
+        p = row.value("p")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise self.fail(f"expected a probability in [0, 1), got {show(p)}", "p", **row.where)
+        return float(p)
+

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from .bounds import MAX_ALPHA, MAX_EXPONENT, MAX_GRID_VALUES, MAX_NUMBER_CHARS, MAX_SIDE
 from .errors import MnsizeError, show
 
 #: plain decimal only: no underscores, no 0x/0o/0b, no leading zeros (017 is
@@ -25,10 +26,6 @@ _DIGITS = r"(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)"
 _EXPONENT = r"(?:[eE](?P<exp>[-+]?[0-9]+))?"
 _DECIMAL = re.compile(rf"[-+]?{_DIGITS}{_EXPONENT}")
 _PATTERN = re.compile(rf"^\s*(?P<number>{_DIGITS}){_EXPONENT}\s*(?P<unit>[A-Za-zµ]*)\s*$")
-#: longer numbers are refused before any arithmetic: Python converts at most
-#: 4,300 digits, and 10**(10**9) would take forever
-MAX_NUMBER_CHARS = 100
-MAX_EXPONENT = 30
 
 #: bytes per stored number of each dtype a size or activation budget can use
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -140,7 +137,6 @@ def format_bytes(value: int, digits: int = 1) -> str:
 
 # --------------------------------------------------------------------------- grids
 
-MAX_GRID = 10_000
 
 
 def _steps(text: str, what: str, parse) -> list:
@@ -155,23 +151,23 @@ def _steps(text: str, what: str, parse) -> list:
         if stop < start:
             raise UnitError(f"{what}: the range {show(text)} runs backwards (stop below start)")
         count = int((stop - start) // step) + 1
-        if count > MAX_GRID:
-            raise UnitError(f"{what}: {show(text)} has {count:,} values; at most {MAX_GRID:,}")
+        if count > MAX_GRID_VALUES:
+            raise UnitError(f"{what}: {show(text)} has {count:,} values; at most {MAX_GRID_VALUES:,}")
         return [start + i * step for i in range(count)]
     values = [parse(p) for p in text.split(",") if p.strip()]
     if not values:
         raise UnitError(f"{what}: no values in {show(text)}")
-    if len(values) > MAX_GRID:
-        raise UnitError(f"{what}: {len(values):,} values; at most {MAX_GRID:,}")
+    if len(values) > MAX_GRID_VALUES:
+        raise UnitError(f"{what}: {len(values):,} values; at most {MAX_GRID_VALUES:,}")
     return values
 
 
 def parse_alphas(text: str) -> list[Fraction]:
     """Width multipliers: '0.25,0.5,0.75,1.0' or '0.10:1.40:0.01' (exact)."""
     values = _steps(text, "alphas", lambda p: parse_decimal(p, "alphas"))
-    bad = [v for v in values if not 0 < v <= 100]
+    bad = [v for v in values if not 0 < v <= MAX_ALPHA]
     if bad:
-        raise UnitError(f"alphas: every alpha must be > 0 and <= 100, got {float(bad[0]):g}")
+        raise UnitError(f"alphas: every alpha must be > 0 and <= {MAX_ALPHA}, got {float(bad[0]):g}")
     return list(dict.fromkeys(values))
 
 
@@ -191,7 +187,7 @@ def parse_resolutions(text: str) -> list[tuple[int, int]]:
         for part in _steps(text, "resolutions", lambda p: p):
             h, x, w = part.strip().lower().replace("×", "x").partition("x")
             values.append((side(h), side(w) if x else side(h)))
-    bad = [v for v in values if not (1 <= v[0] <= 1_000_000 and 1 <= v[1] <= 1_000_000)]
+    bad = [v for v in values if not (1 <= v[0] <= MAX_SIDE and 1 <= v[1] <= MAX_SIDE)]
     if bad:
         raise UnitError(f"resolutions: each side must be between 1 and 1,000,000, got {bad[0][0]}x{bad[0][1]}")
     return list(dict.fromkeys(values))

@@ -16,17 +16,8 @@ import stat
 
 import yaml
 
+from .bounds import MAX_DEPTH, MAX_FILE_BYTES, MAX_YAML_DIGITS
 from .errors import FileError, MnsizeError, show
-
-#: Limits on what mnsize reads, far above any real spec or budgets file (a
-#: MobileNet spec is a few KiB): parsing stays well under a second and the C
-#: YAML composer, which recurses once per level, is never asked to nest
-#: deeper than it safely can.
-MAX_FILE_BYTES = 128 * 2**10
-MAX_DEPTH = 64
-#: far beyond any count, and below the shortest limit Python can be set to
-#: convert (640 digits; 4,300 by default)
-MAX_DIGITS = 300
 
 _INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"
@@ -95,8 +86,8 @@ class _Constructor(yaml.constructor.SafeConstructor):
     def construct_yaml_int(self, node):
         value = self._scalar(node, _INT, "a decimal integer")
         digits = len(value.lstrip("+-"))
-        if digits > MAX_DIGITS:
-            raise _Refused(f"an integer of {digits:,} digits; mnsize reads at most {MAX_DIGITS}", node.start_mark)
+        if digits > MAX_YAML_DIGITS:
+            raise _Refused(f"an integer of {digits:,} digits; mnsize reads at most {MAX_YAML_DIGITS}", node.start_mark)
         return int(value)
 
     def construct_yaml_float(self, node):

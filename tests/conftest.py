@@ -8,16 +8,16 @@ import pytest
 # they start), never as the one-line 'internal error' users get.
 os.environ.setdefault("MNSIZE_DEBUG", "1")
 
-from mnsize import count, expand, load_model, parse_spec
+from mnsize import count, expand, load_spec, parse_spec
 
 
 @pytest.fixture(scope="session")
 def v1():
-    return load_model("mobilenet_v1")
+    return load_spec("mobilenet_v1")
 
 
 def report_of(model: str, alpha="1.0", resolution=None, classes=None):
-    return count(expand(load_model(model), alpha, resolution, classes))
+    return count(expand(load_spec(model), alpha, resolution, classes))
 
 
 def spec_text(layers: str, header: str | None = None) -> str:

@@ -15,12 +15,12 @@ from fractions import Fraction
 import pytest
 from click.testing import CliRunner
 
-from mnsize import builtin_names, count, expand, load_model
+from mnsize import builtin_names, count, expand, load_spec
 from mnsize.cli import cli
 from mnsize.conventions import CONVENTIONS, explain
-from mnsize.search import evaluate
+from mnsize.sweep import evaluate
 
-SPECS = {name: load_model(name) for name in builtin_names()}
+SPECS = {name: load_spec(name) for name in builtin_names()}
 CONFIGS = [("1.0", (224, 224)), ("0.35", (161, 97)), ("0.75", (96, 130))]
 
 

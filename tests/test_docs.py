@@ -1,4 +1,5 @@
-"""The documentation's examples are real: they load and count as described."""
+"""The documentation's examples are real (they load and count as described),
+and every relative link in the README, CONTRIBUTING.md and docs/ leads somewhere."""
 
 from __future__ import annotations
 
@@ -46,8 +47,55 @@ def test_spec_format_worked_example_verifies_against_torch():
     import pytest
 
     pytest.importorskip("torch", reason="verify needs torch")
-    from mnsize.verify import verify
+    from mnsize.crosscheck import verify
 
     example = next(b for b in yaml_blocks(ROOT / "docs" / "spec-format.md") if "name: tiny_family" in b)
     result = verify(parse_spec(example, "spec-format.md"), "0.5", (96, 80))
     assert result.match, [c.row.layer.name for c in result.mismatches]
+
+
+# --------------------------------------------------------------------------- links
+
+PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def prose(text: str) -> str:
+    """The text without fenced blocks and inline code, where a link is not a link."""
+    text = re.sub(r"^ *```.*?^ *```", "", text, flags=re.DOTALL | re.MULTILINE)
+    return re.sub(r"`[^`]*`", "", text)
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    found = set()
+    for heading in re.findall(r"^#+ (.*)$", re.sub(r"^ *```.*?^ *```", "", path.read_text(encoding="utf-8"),
+                                                     flags=re.DOTALL | re.MULTILINE), re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+def links() -> list:
+    found = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose(page.read_text(encoding="utf-8"))):
+            if not re.match(r"[a-z]+:", target):
+                found.append((page, target))
+    return found
+
+
+def test_the_pages_link_to_each_other():
+    targets = {(page.name, target) for page, target in links()}
+    assert ("README.md", "docs/counting.md") in targets and ("README.md", "CONTRIBUTING.md") in targets
+
+
+def test_every_relative_link_points_at_a_file_that_exists():
+    broken = []
+    for page, target in links():
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)

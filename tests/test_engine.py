@@ -59,7 +59,9 @@ def test_make_divisible_properties(value, divisor):
 
 @pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "abc", "", "1/0", "101", True, None])
 def test_bad_alpha_is_refused(text):
-    with pytest.raises(ValueError):
+    from mnsize.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="alpha must be"):
         to_alpha(text)
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 V1 = yaml.safe_load((ROOT / "configs" / "mobilenet_v1.yaml").read_text())
 V3 = yaml.safe_load((ROOT / "configs" / "mobilenet_v3_small.yaml").read_text())
 BUDGETS = yaml.safe_load((ROOT / "configs" / "budgets.yaml").read_text())
-EXAMPLES = 300  # per generated test below (4 tests); README states the total
+EXAMPLES = 300  # per generated test below (4 tests); docs/robustness.md states the total
 
 KEYS = ["name", "title", "source", "input", "width", "classes", "activation", "layers", "kind", "out", "kernel",
         "stride", "repeat", "scale", "bn", "act", "bias", "t", "expand", "se", "p", "channels", "resolution",

@@ -420,8 +420,8 @@ def test_a_wide_terminal_keeps_every_column(monkeypatch):
     import io
 
     from mnsize.budgets import parse_budgets
-    from mnsize.check import check
-    from mnsize.render_check import render_table
+    from mnsize.gate import check_budgets as check
+    from mnsize.render.check import render_table
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -10,11 +10,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mnsize import count, expand, load_model
+from mnsize import count, expand, load_spec
 from mnsize.cli import cli
 from mnsize.expand import deployed
 from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile
-from mnsize.search import Budgets, evaluate, fit
+from mnsize.metrics import Limits
+from mnsize.search import fit
+from mnsize.sweep import evaluate
 
 MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "weight_bytes": 2e-7, "depthwise_bytes": 3e-7,
           "depthwise_unaligned_bytes": 6e-7, "other_bytes": 5e-8, "elementwise": 4e-7, "calls": 0.004,
@@ -36,7 +38,7 @@ def run(*args):
 
 
 def test_features_by_hand():
-    layers = {lay.name: lay for lay in deployed(expand(load_model("mobilenet_v1"), "0.35", 128))}
+    layers = {lay.name: lay for lay in deployed(expand(load_spec("mobilenet_v1"), "0.35", 128))}
     pw = layers["dwsep1.pw"]  # 11 -> 22 channels at 64x64: widths padded to 16 and 24
     row = next(r for r in count(tuple(layers.values())).rows if r.layer.name == "dwsep1.pw")
     f = dict(zip(FEATURES, layer_features(pw, row.madds, row.params, 16)))
@@ -45,13 +47,13 @@ def test_features_by_hand():
     assert f["compute_bytes"] == pytest.approx(4 * (11 * 64 * 64 + 22 * 64 * 64) * 24 / 22)
     assert f["weight_bytes"] == 4 * row.params
     assert f["elementwise"] == 22 * 64 * 64 and f["calls"] == 4 and f["depthwise_bytes"] == 0
-    dropout = layer_features(next(lay for lay in deployed(expand(load_model("mobilenet_v2"))) if lay.kind == "dropout"),
+    dropout = layer_features(next(lay for lay in deployed(expand(load_spec("mobilenet_v2"))) if lay.kind == "dropout"),
                              0, 0, 16)
     assert dropout == (0.0,) * len(FEATURES)
 
 
 def test_padded_positions_and_unaligned_depthwise():
-    report = count(deployed(expand(load_model("mobilenet_v1"), "0.75", 224)))
+    report = count(deployed(expand(load_spec("mobilenet_v1"), "0.75", 224)))
     rows = {r.layer.name: r for r in report.rows}
     last = rows["dwsep13.pw"]  # 768 -> 768 channels on a 7x7 map: 49 positions cost like 64 with 16 lanes
     for lanes, padded in ((16, 64), (8, 56)):
@@ -88,7 +90,7 @@ def test_prediction_by_hand(tmp_path, ms_per, expected_ms):
     path.write_text(yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**dict.fromkeys(FEATURES, 0.0), **ms_per},
                                                            "offset_ms": 0.5, "lanes": 16}}))
     profile = load_profile(str(path))
-    total, per_layer = profile.predict(count(deployed(expand(load_model("mobilenet_v1"), "1.0", 224))))
+    total, per_layer = profile.predict(count(deployed(expand(load_spec("mobilenet_v1"), "1.0", 224))))
     assert total == pytest.approx(expected_ms, rel=1e-12)
     assert len(per_layer) == 1 + 2 * 13 + 2  # conv1, 13 separable blocks, avgpool, fc
     assert sum(ms for _, ms in per_layer) == pytest.approx(expected_ms - 0.5, rel=1e-12)
@@ -104,7 +106,7 @@ def test_prediction_by_hand(tmp_path, ms_per, expected_ms):
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"])
 def test_grid_latency_equals_direct_prediction(profile_path, name):
     profile = load_profile(profile_path)
-    spec = load_model(name)
+    spec = load_spec(name)
     for c in evaluate(spec, [Fraction(1, 4), Fraction(7, 10), Fraction(1)], [(96, 96), (161, 97)], profile=profile):
         direct, _ = profile.predict(count(deployed(expand(spec, c.alpha, c.resolution))))
         assert abs(c.latency_us - 1000 * direct) <= 1  # truncated to whole microseconds
@@ -112,9 +114,9 @@ def test_grid_latency_equals_direct_prediction(profile_path, name):
 
 def test_fit_respects_a_latency_budget(profile_path):
     profile = load_profile(profile_path)
-    cands = evaluate(load_model("mobilenet_v1"), [Fraction(a, 20) for a in range(5, 21)],
+    cands = evaluate(load_spec("mobilenet_v1"), [Fraction(a, 20) for a in range(5, 21)],
                      [(r, r) for r in range(96, 225, 16)], profile=profile)
-    result = fit(cands, Budgets(max_latency=8000))
+    result = fit(cands, Limits(latency=8000))
     assert result.best.latency_us <= 8000
     assert all(c.latency_us <= 8000 for c in result.ranked + result.frontier)
     assert result.best.madds == max(c.madds for c in cands if c.latency_us <= 8000)

@@ -18,15 +18,17 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnsize import count, expand, load_model
-from mnsize import search
+from mnsize import count, expand, load_spec
+from mnsize import areas, bounds, search, sweep
 from mnsize.cli import cli
-from mnsize.costs import COST_FORMULAS, Cost
+from mnsize.costs import COST_FORMULAS, Counts
 from mnsize.errors import MnsizeError
-from mnsize.search import Budgets, Candidate, deployed_params, evaluate, fit, peak_activations
+from mnsize.metrics import Limits
+from mnsize.search import fit
+from mnsize.sweep import Candidate, deployed_params, evaluate, peak_activations
 from mnsize.units import parse_alphas, parse_resolutions
 
-V1 = load_model("mobilenet_v1")
+V1 = load_spec("mobilenet_v1")
 
 
 def run(*args):
@@ -45,7 +47,7 @@ def no_work(*args, **kwargs):
 def forbid_search(monkeypatch):
     """Any evaluation of candidates fails the test: a refusal must come first."""
     for name in ("evaluate", "blocks", "candidates"):
-        monkeypatch.setattr(search, name, no_work, raising=False)
+        monkeypatch.setattr(sweep, name, no_work)
 
 
 def one_line_error(result, command: str) -> str:
@@ -65,29 +67,29 @@ def test_fit_refuses_more_alphas_than_it_expands_in_seconds(forbid_search):
                               "--resolutions", "1:10000:1"), "fit")
     layers = len(expand(V1, 1, (1, 1)))
     assert f"10,000 alphas × {layers} layers" in line
-    assert f"{search.MAX_LAYER_EXPANSIONS:,} layer expansions" in line and "--alphas" in line
+    assert f"{bounds.MAX_LAYER_EXPANSIONS:,} layer expansions" in line and "--alphas" in line
 
 
 def test_fit_refuses_more_candidates_x_layers_than_the_bound(forbid_search):
     alphas, resolutions = parse_alphas("0.01:50:0.01"), parse_resolutions("1:10000:1")
     layers = len(expand(V1, 1, (1, 1)))
-    assert len(alphas) * layers <= search.MAX_LAYER_EXPANSIONS  # so it is the candidates that are refused
-    assert len(alphas) * len(resolutions) * layers > search.MAX_LAYER_EVALUATIONS
+    assert len(alphas) * layers <= bounds.MAX_LAYER_EXPANSIONS  # so it is the candidates that are refused
+    assert len(alphas) * len(resolutions) * layers > bounds.MAX_LAYER_EVALUATIONS
     line = one_line_error(run("fit", "--max-madds", "150M", "--alphas", "0.01:50:0.01",
                               "--resolutions", "1:10000:1"), "fit")
     assert f"{len(alphas) * len(resolutions):,} candidates × {layers} layers" in line
-    assert f"{search.MAX_LAYER_EVALUATIONS:,} layer evaluations" in line and "--resolutions" in line
+    assert f"{bounds.MAX_LAYER_EVALUATIONS:,} layer evaluations" in line and "--resolutions" in line
 
 
 def test_fit_counts_every_model_and_the_profile_against_the_bounds(tmp_path):
-    shallow = load_model("mobilenet_v1_shallow")
+    shallow = load_spec("mobilenet_v1_shallow")
     alphas, resolutions = parse_alphas("0.01:1:0.01"), parse_resolutions("1:10000:1")
     search.check_work([V1], alphas, resolutions)  # one model fits within the bounds
     layers = len(expand(V1, alphas[0], (1, 1))) + len(expand(shallow, alphas[0], (1, 1)))
-    many = [V1, shallow] * (search.MAX_LAYER_EVALUATIONS // (len(alphas) * len(resolutions) * layers) + 1)
+    many = [V1, shallow] * (bounds.MAX_LAYER_EVALUATIONS // (len(alphas) * len(resolutions) * layers) + 1)
     with pytest.raises(MnsizeError, match="candidates × 19 to 29 layers"):
         search.check_work(many, alphas, resolutions)
-    with pytest.raises(MnsizeError, match=f"{search.MAX_PROFILED_LAYER_EXPANSIONS:,} layer expansions one "
+    with pytest.raises(MnsizeError, match=f"{bounds.MAX_PROFILED_LAYER_EXPANSIONS:,} layer expansions one "
                                           "search with a latency profile"):
         search.check_work([V1], parse_alphas("0.01:10:0.01"), resolutions[:1], profile=object())
 
@@ -102,7 +104,7 @@ def test_the_benchmarked_search_is_within_the_bounds():
 def test_grid_refuses_more_cells_than_it_shows(forbid_search):
     line = one_line_error(run("grid", "--alphas", "0.01:100:0.01", "--resolutions", "1:100:1"), "grid")
     assert "10,000 alphas × 100 resolutions is 1,000,000 cells" in line
-    assert f"{search.MAX_GRID_CELLS:,}" in line
+    assert f"{bounds.MAX_GRID_CELLS:,}" in line
 
 
 def test_grid_bound_is_on_cells():
@@ -116,9 +118,9 @@ def test_grid_bound_is_on_cells():
 
 def test_fit_takes_candidates_one_at_a_time():
     cands = evaluate(V1, parse_alphas("0.25:1:0.05"), parse_resolutions("96:224:16"))
-    budgets = Budgets(max_madds=150_000_000, max_params=3_000_000)
+    budgets = Limits(madds=150_000_000, params=3_000_000)
     assert fit(iter(cands), budgets) == fit(cands, budgets)
-    assert fit(search.blocks(V1, parse_alphas("0.25:1:0.05"), parse_resolutions("96:224:16")), budgets) \
+    assert fit(sweep.blocks(V1, parse_alphas("0.25:1:0.05"), parse_resolutions("96:224:16")), budgets) \
         == fit(cands, budgets)
 
 
@@ -139,7 +141,7 @@ def test_fit_memory_stays_flat_however_many_candidates():
     assert many < few + 512 * 1024, (few, many)
 
 
-def _reference_fit(cands: list[Candidate], budgets: Budgets, objective: str, top: int):
+def _reference_fit(cands: list[Candidate], budgets: Limits, objective: str, top: int):
     """The search as a sort over every candidate: what the streaming one must equal."""
     feasible = [c for c in cands if budgets.admit(c)]
     size = lambda c: (c.madds, c.alpha, c.resolution[0] * c.resolution[1], c.resolution)  # noqa: E731
@@ -171,7 +173,7 @@ def test_streaming_fit_equals_sorting_everything(rows, madds, params, acts, obje
     best, runners-up, frontier, counts and smallest as a sort of them all."""
     cands = [Candidate(model, Fraction(alpha, 4), (h, w), m, p, 0, 4 * p, a, top1)
              for model, alpha, h, w, m, p, a, top1 in rows]
-    budgets = Budgets(max_madds=madds, max_params=params, max_activations=acts)
+    budgets = Limits(madds=madds, params=params, activations=acts)
     result = fit(cands, budgets, objective, top)
     searched, feasible, ranked, unranked, unranked_count, front, smallest = _reference_fit(cands, budgets, objective,
                                                                                            top)
@@ -193,7 +195,7 @@ def figures(c):
 
 def test_counts_beyond_64_bits_are_exact():
     """alpha 100 at a million pixels a side: sums no machine word holds."""
-    spec = load_model("mobilenet_v2")
+    spec = load_spec("mobilenet_v2")
     for c in evaluate(spec, [Fraction(100), Fraction(7, 3)], [(999_983, 1_000_000), (1, 1), (65_537, 3)]):
         assert figures(c) == brute(spec, c.alpha, c.resolution)
     assert max(c.madds for c in evaluate(spec, [Fraction(100)], [(1_000_000, 1_000_000)])) > 2**63
@@ -204,7 +206,7 @@ def test_a_cost_that_falls_with_area_is_exact(monkeypatch):
 
     def shrinking(layer):  # fewer mult-adds the larger the output: a negative slope
         cost = original(layer)
-        return Cost(10**9 - 3 * layer.out_shape[1] * layer.out_shape[2], cost.params, cost.bn_params)
+        return Counts(10**9 - 3 * layer.out_shape[1] * layer.out_shape[2], cost.params, cost.bn_params)
 
     monkeypatch.setitem(COST_FORMULAS, "pw", shrinking)
     for c in evaluate(V1, [Fraction(1, 2), Fraction(1)], [(64, 64), (97, 131), (1, 1)]):
@@ -213,8 +215,8 @@ def test_a_cost_that_falls_with_area_is_exact(monkeypatch):
 
 def test_spatial_sizes_without_the_stride_rule_are_exact(monkeypatch):
     """Where spatial sizes do not follow SAME padding, every resolution is expanded."""
-    monkeypatch.setattr(search, "_divisors", lambda *args: None)
-    spec = load_model("mobilenet_v3_small")
+    monkeypatch.setattr(areas, "_divisors", lambda *args: None)
+    spec = load_spec("mobilenet_v3_small")
     for c in evaluate(spec, [Fraction(1, 2), Fraction(1)], [(64, 64), (97, 131), (1, 1), (224, 224)]):
         assert figures(c) == brute(spec, c.alpha, c.resolution)
 
@@ -222,7 +224,7 @@ def test_spatial_sizes_without_the_stride_rule_are_exact(monkeypatch):
 def test_every_convention_is_exact_over_odd_sizes():
     from mnsize.conventions import CONVENTIONS
 
-    spec = load_model("mobilenet_v3_large")
+    spec = load_spec("mobilenet_v3_large")
     rng = random.Random(13)
     sides = [(rng.randint(1, 700), rng.randint(1, 700)) for _ in range(6)]
     for convention in (CONVENTIONS.values() if isinstance(CONVENTIONS, dict) else CONVENTIONS):
@@ -253,18 +255,18 @@ def test_verify_on_cpu_refuses_a_forward_pass_beyond_its_memory(forbid_build, re
 def test_verify_memory_bound_is_an_upper_bound_of_the_real_peak():
     """The bound that refuses --device cpu runs holds for a moderate one, measured."""
     pytest.importorskip("torch", reason="verify needs torch: pip install 'mnsize[torch]'")
-    from mnsize.verify import forward_bytes
+    from mnsize.crosscheck import forward_bytes
 
     growth = _peak_growth("verify", "mobilenet_v2", 768, threads=1)
-    assert forward_bytes(expand(load_model("mobilenet_v2"), 1, (768, 768))) >= growth
+    assert forward_bytes(expand(load_spec("mobilenet_v2"), 1, (768, 768))) >= growth
 
 
 def test_verify_on_meta_stays_unbounded_for_huge_models(monkeypatch):
     pytest.importorskip("torch", reason="verify needs torch: pip install 'mnsize[torch]'")
-    import mnsize.verify as verify
+    import mnsize.crosscheck as verify
 
     layers = expand(V1, 100, (1_000_000, 1_000_000))
-    assert verify.forward_bytes(layers) > verify.MAX_CPU_BYTES
+    assert verify.forward_bytes(layers) > bounds.MAX_CPU_BYTES
     built = []
     monkeypatch.setattr(verify, "count_torch", lambda *args, **kwargs: built.append(args) or no_work())
     with pytest.raises(Refused):  # got past every check to the counting
@@ -273,7 +275,7 @@ def test_verify_on_meta_stays_unbounded_for_huge_models(monkeypatch):
 
 @pytest.mark.parametrize("classes", [2**62, 2**60, 2**59, 2**55])
 def test_verify_refuses_classes_beyond_pytorch_sizes(forbid_build, classes):
-    from mnsize.verify import verify_grid
+    from mnsize.crosscheck import verify_grid
 
     with pytest.raises(MnsizeError, match="beyond PyTorch's sizes"):
         verify_grid(V1, ["1.0"], [(224, 224)], classes=classes, device="meta")
@@ -284,18 +286,18 @@ def test_verify_refuses_classes_beyond_pytorch_sizes(forbid_build, classes):
 CHILD = textwrap.dedent("""
     import json, os, sys
     from mnsize.expand import deployed, expand
-    from mnsize.models import load_model
+    from mnsize.models import load_spec
     mode, name, res, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    spec = load_model(name)
+    spec = load_spec(name)
 
     def forward(side):
         layers = expand(spec, 1, (side, side))
         if mode == "bench":
-            from mnsize.bench import bench
-            bench(layers, (spec.in_channels, side, side), threads=threads, runs=1, warmup=0)
+            from mnsize.bench import time_layers
+            time_layers(layers, (spec.in_channels, side, side), threads=threads, runs=1, warmup=0)
         else:
             import torch
-            from mnsize.verify import verify_grid
+            from mnsize.crosscheck import verify_grid
             torch.set_num_threads(threads)
             verify_grid(spec, [1], [(side, side)], device="cpu")
 
@@ -331,7 +333,7 @@ def test_bench_memory_estimate_is_an_upper_bound_of_the_real_peak():
 
     growth = _peak_growth("bench", "mobilenet_v2", 1280, threads=1)
     assert growth > 256 * 2**20  # a size where the working memory dwarfs the weights
-    assert memory_bytes(expand(load_model("mobilenet_v2"), 1, (1280, 1280)), 1) >= growth
+    assert memory_bytes(expand(load_spec("mobilenet_v2"), 1, (1280, 1280)), 1) >= growth
 
 
 # --------------------------------------------------------------------------- fit --measure

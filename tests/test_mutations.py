@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 from click.testing import CliRunner
 
-from mnsize import count, expand, load_model, parse_spec
+from mnsize import count, expand, load_spec, parse_spec
 from mnsize.cli import cli
 from mnsize.expand import Layer, deployed, resolution_from_rho
 from mnsize.latency import FEATURES, layer_features, module_calls
@@ -320,7 +320,7 @@ def test_module_calls_match_the_built_model():
 
     for name, alpha in (("mobilenet_v1", "0.25"), ("mobilenet_v2", "0.35"), ("mobilenet_v3_small", "0.5"),
                         ("mobilenet_v3_large", "0.35")):
-        layers = deployed(expand(load_model(name), alpha, 32))
+        layers = deployed(expand(load_spec(name), alpha, 32))
         model = build_layers(layers).eval()
         calls = []
         handles = [module.register_forward_pre_hook(lambda module, args: calls.append(module))

@@ -253,7 +253,7 @@ def test_shares_of_nothing_are_null_not_a_number(tmp_path):
 
 
 def test_json_never_holds_nan_or_infinity():
-    from mnsize.render import dump_json
+    from mnsize.render.base import dump_json
 
     out = io.StringIO()
     dump_json({"schema": "x", "value": 1}, out)
@@ -330,17 +330,17 @@ def on_terminal(monkeypatch, columns: int, render) -> str:
 
 
 def _report(alpha="1.0", resolution=224):
-    from mnsize import count, expand, load_model
+    from mnsize import count, expand, load_spec
     from mnsize.expand import Config
 
-    spec = load_model("mobilenet_v1")
+    spec = load_spec("mobilenet_v1")
     layers = expand(spec, alpha, resolution)
     return Config(spec.name, Fraction(alpha), (resolution, resolution), spec.classes), count(layers)
 
 
 @pytest.mark.parametrize("view", ["layers", "standard"])
 def test_table_fits_100_columns_and_cuts_no_number(monkeypatch, view):
-    from mnsize.render import render_report
+    from mnsize.render.report import render_report
 
     config, report = _report()
     text = on_terminal(monkeypatch, 100, lambda out: render_report(config, report, view, "table", out))
@@ -393,7 +393,7 @@ def test_other_tables_fit_a_100_column_terminal(tmp_path, args):
 
 
 def test_optional_columns_go_in_order(monkeypatch):
-    from mnsize.render import Grid, write_grid
+    from mnsize.render.base import Grid, write_grid
 
     # widths: name 4, why 27, value 13, extra 5; each column 3 more, the table 1 more
     grid = Grid(title="t", headers=["name", "why", "value", "extra"], right={2, 3},
@@ -406,7 +406,7 @@ def test_optional_columns_go_in_order(monkeypatch):
 
 
 def test_text_wraps_before_a_number_is_cut(monkeypatch):
-    from mnsize.render import Grid, write_grid
+    from mnsize.render.base import Grid, write_grid
 
     grid = Grid(title="t", headers=["name", "why", "value"], right={2},
                 rows=[["a", "one two three four five six", "1,234,567,890"]], csv_headers=[], csv_rows=[])

@@ -108,9 +108,9 @@ def test_brackets_inside_a_quoted_multiline_title_are_text(tmp_path):
     (tmp_path / "spec.yaml").write_text(SPEC.replace("name: tiny", f'name: tiny\ntitle: "{title}\n  c"'))
     result = run(tmp_path, "table", "--model", "spec.yaml", "-f", "json")
     assert result.exit_code == 0, result.stderr
-    from mnsize.models import load_model
+    from mnsize.models import load_spec
 
-    assert load_model(str(tmp_path / "spec.yaml")).title == title + " c"
+    assert load_spec(str(tmp_path / "spec.yaml")).title == title + " c"
 
 
 # --------------------------------------------------------------------------- duplicate keys

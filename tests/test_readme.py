@@ -1,21 +1,23 @@
-"""The README's set-up commands are the ones CI runs, and its figures are real."""
+"""The README's set-up commands are the ones CI runs, what it says about the
+dependencies is what pyproject.toml declares, and its Python example runs and
+prints what it says. (Its `$ mnsize ...` examples are run by
+tests/test_docs_examples.py, its links checked by tests/test_docs.py.)"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pytest
-
-from mnsize import count, expand, load_model
-
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def section(title: str) -> str:
+    return README.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
 def setup_commands() -> list[str]:
-    section = README.split("## Set up and run", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL)
+    return re.findall(r"```sh\n(.*?)\n```", section("Set up and run"), re.DOTALL)
 
 
 def test_readme_opens_with_two_commands_that_ci_runs():
@@ -27,20 +29,30 @@ def test_readme_opens_with_two_commands_that_ci_runs():
     assert f"{test} || status=$?" in ci.splitlines()
 
 
-COUNT_ROWS = re.findall(r"^\| [^|]*MobileNet[^|]*\| [\d,]+ \| [\d,]+ \|.*$", README, re.MULTILINE)
+def test_readme_names_the_core_dependencies_pyproject_declares():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    declared = re.search(r"^dependencies = \[(.*?)\]", pyproject, re.DOTALL | re.MULTILINE).group(1)
+    names = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in re.findall(r'"([^"]+)"', declared)}
+    assert names == {"click", "rich", "pyyaml"}
+    setup = " ".join(section("Set up and run").split())
+    assert "mnsize itself needs only click, rich and PyYAML" in setup
+    assert "`pip install -e .` alone is enough" in setup
 
 
-def test_readme_count_table_is_found():
-    assert len(COUNT_ROWS) == 11
+def test_readme_is_short():
+    assert len(README.splitlines()) <= 200
 
 
-@pytest.mark.parametrize("row", COUNT_ROWS)
-def test_readme_count_table(row):
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    args = re.search(r"`(--[^`]*)`", cells[0])
-    argv = args.group(1).split() if args else []
-    opts = dict(zip(argv[::2], argv[1::2]))
-    report = count(expand(load_model(opts.get("--model", "mobilenet_v1")), opts.get("--alpha", "1.0"),
-                          int(opts.get("--res", 224))))
-    assert cells[1] == f"{report.madds:,}"
-    assert cells[2] == f"{report.params:,}"
+def python_example() -> str:
+    (block,) = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    return block
+
+
+def test_readme_python_example_runs_and_prints_what_it_says(monkeypatch, capsys):
+    code = python_example()
+    expected = [line.split("  # ", 1)[1].strip() for line in code.splitlines()
+                if line.startswith("print(") and "  # " in line]
+    assert len(expected) == 3
+    monkeypatch.chdir(ROOT)  # the example names configs/budgets.yaml relative to the checkout
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    assert capsys.readouterr().out.splitlines() == expected

@@ -131,11 +131,11 @@ def test_fit_measure_names_the_candidate_too_large_to_time_before_timing_any(mon
 
 
 def test_write_baseline_reads_each_spec_once(tmp_path, monkeypatch):
-    import mnsize.check as check
+    import mnsize.gate as check
 
     loads = []
-    real = check.load_model
-    monkeypatch.setattr(check, "load_model", lambda name: loads.append(name) or real(name))
+    real = check.load_spec
+    monkeypatch.setattr(check, "load_spec", lambda name: loads.append(name) or real(name))
     budgets = tmp_path / "b.yaml"
     budgets.write_text("budgets:\n  - name: a\n    model: mobilenet_v1\n    max_madds: 1G\n")
     result = run("check", budgets, "--write-baseline", tmp_path / "base.json")
@@ -145,7 +145,7 @@ def test_write_baseline_reads_each_spec_once(tmp_path, monkeypatch):
 
 
 def test_a_json_error_says_what_the_stderr_line_says(tmp_path, monkeypatch):
-    import mnsize.check as check
+    import mnsize.gate as check
 
     def too_deep(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")

@@ -11,15 +11,17 @@ from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mnsize import builtin_names, count, expand, load_model, parse_spec
+from mnsize import builtin_names, count, expand, load_spec, parse_spec
 from mnsize.cli import cli
-from mnsize.costs import COST_FORMULAS, Cost
-from mnsize.search import Budgets, deployed_params, evaluate, fit, frontier, peak_activations
+from mnsize.costs import COST_FORMULAS, Counts
+from mnsize.metrics import Limits
+from mnsize.search import fit, frontier
+from mnsize.sweep import deployed_params, evaluate, peak_activations
 from mnsize.units import UnitError, parse_alphas, parse_resolutions
 
 from .conftest import spec_text
 
-SPECS = {name: load_model(name) for name in builtin_names()}
+SPECS = {name: load_spec(name) for name in builtin_names()}
 PAPER_ALPHAS = [Fraction(a) for a in ("1.0", "0.75", "0.5", "0.25")]
 PAPER_RES = [(r, r) for r in (224, 192, 160, 128)]
 
@@ -62,7 +64,7 @@ def test_a_formula_of_no_simple_shape_is_evaluated_directly(monkeypatch):
     def quadratic(layer):  # depends on the square of the output area
         cost = original(layer)
         area = layer.out_shape[1] * layer.out_shape[2]
-        return Cost(cost.madds + area * area, cost.params, cost.bn_params)
+        return Counts(cost.madds + area * area, cost.params, cost.bn_params)
 
     monkeypatch.setitem(COST_FORMULAS, "dw", quadratic)
     spec = SPECS["mobilenet_v1"]
@@ -72,10 +74,10 @@ def test_a_formula_of_no_simple_shape_is_evaluated_directly(monkeypatch):
 
 def test_paper_grid_150m_picks_half_mobilenet_224():
     cands = evaluate(SPECS["mobilenet_v1"], PAPER_ALPHAS, PAPER_RES)
-    result = fit(cands, Budgets(max_madds=150_000_000))
+    result = fit(cands, Limits(madds=150_000_000))
     assert (result.best.alpha, result.best.resolution, result.best.madds) == (Fraction(1, 2), (224, 224),
                                                                              149_497_088)
-    by_params = fit(cands, Budgets(max_params=1_500_000))
+    by_params = fit(cands, Limits(params=1_500_000))
     assert (by_params.best.alpha, by_params.best.resolution) == (Fraction(1, 2), (224, 224))
 
 
@@ -88,7 +90,7 @@ def test_fit_is_optimal_and_respects_budgets(seed, madds, params, acts, objectiv
     alphas = sorted({Fraction(rng.randint(10, 140), 100) for _ in range(5)})
     sides = sorted({(rng.randint(4, 40) * 8,) * 2 for _ in range(5)})
     cands = evaluate(SPECS["mobilenet_v1"], alphas, sides)
-    budgets = Budgets(max_madds=madds, max_params=params, max_activations=acts)
+    budgets = Limits(madds=madds, params=params, activations=acts)
     result = fit(cands, budgets, objective, top=3)
     feasible = [c for c in cands if c.madds <= madds and (params is None or c.params <= params)
                 and (acts is None or c.activation_bytes <= acts)]
@@ -110,7 +112,7 @@ def test_ties_prefer_larger_alpha_then_resolution(tiny):
     spec = tiny("  - {kind: conv, kernel: 3, out: 8}\n")  # floor rule: 0.50 and 0.55 both give 4 channels
     cands = evaluate(spec, [Fraction(1, 2), Fraction(11, 20)], [(32, 32)])
     assert cands[0].madds == cands[1].madds
-    assert fit(cands, Budgets(max_madds=10**9)).best.alpha == Fraction(11, 20)
+    assert fit(cands, Limits(madds=10**9)).best.alpha == Fraction(11, 20)
     assert len(frontier(cands)) == 1
 
 
@@ -119,7 +121,7 @@ def test_top1_objective_ranks_published_only():
 
     cands = evaluate(SPECS["mobilenet_v1"], [Fraction(1, 2), Fraction(51, 100)], PAPER_RES,
                      top1=top1_table("mobilenet_v1"))
-    result = fit(cands, Budgets(max_madds=150_000_000), objective="top1")
+    result = fit(cands, Limits(madds=150_000_000), objective="top1")
     assert result.best.top1 == 63.3
     assert all(c.top1 is not None for c in result.ranked)
     assert result.unranked and all(c.top1 is None for c in result.unranked)
@@ -282,13 +284,6 @@ def test_plot_bad_input_writes_nothing(tmp_path, monkeypatch, args, fragment):
     assert result.exit_code == 2
     assert fragment in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
-
-
-def test_cli_choices_match_the_search():
-    from mnsize import cli_search, search
-
-    assert cli_search.METRICS == search.METRICS
-    assert cli_search.OBJECTIVES == search.OBJECTIVES
 
 
 def test_unranked_lists_the_largest_and_counts_them_all():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnsize import MnsizeError, SpecError, builtin_names, load_model, load_spec, parse_spec
+from mnsize import MnsizeError, SpecError, builtin_names, load_spec, parse_spec
+from mnsize.spec import read_spec
 
 from .conftest import spec_text
 
@@ -21,18 +22,18 @@ def error_of(text: str) -> str:
 def test_builtins_are_listed_and_load():
     assert {"mobilenet_v1", "mobilenet_v1_conv", "mobilenet_v1_shallow"} <= set(builtin_names())
     for name in builtin_names():
-        spec = load_model(name)
+        spec = load_spec(name)
         assert spec.name == name
         assert spec.source
 
 
 def test_spec_path_and_builtin_agree(tmp_path):
-    from importlib import resources
+    from mnsize.models import spec_path
 
-    text = (resources.files("mnsize.configs") / "mobilenet_v1.yaml").read_text()
+    text = open(spec_path("mobilenet_v1"), encoding="utf-8").read()
     path = tmp_path / "mine.yaml"
     path.write_text(text)
-    assert load_model(str(path)).layers == load_model("mobilenet_v1").layers
+    assert load_spec(str(path)).layers == load_spec("mobilenet_v1").layers
 
 
 @pytest.mark.parametrize("layers,expected", [
@@ -105,18 +106,18 @@ def test_duplicate_names_are_refused(tiny):
 
 def test_file_errors(tmp_path):
     with pytest.raises(MnsizeError, match="nope.yaml: no such file"):
-        load_spec(tmp_path / "nope.yaml", display="nope.yaml")
+        read_spec(tmp_path / "nope.yaml", display="nope.yaml")
     raw = tmp_path / "latin1.yaml"
     raw.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(SpecError, match=r"not UTF-8 text \(byte 9\)"):
-        load_spec(raw)
+        read_spec(raw)
     with pytest.raises(MnsizeError, match="is a directory"):
         load_spec(tmp_path)
 
 
 def test_unknown_model_lists_builtins():
     with pytest.raises(MnsizeError, match="unknown model 'mobilenet_v9': built-in models are mobilenet_v1, "):
-        load_model("mobilenet_v9")
+        load_spec("mobilenet_v9")
 
 
 def test_alias_bomb_is_refused_quickly():
@@ -132,4 +133,4 @@ def test_unreadable_names(tmp_path):
     result_dir = tmp_path / "d.yaml"
     result_dir.mkdir()
     with pytest.raises(MnsizeError, match="is a directory"):
-        load_model(str(result_dir))
+        load_spec(str(result_dir))

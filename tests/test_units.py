@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mnsize.options import BYTES, COUNT, DURATION
+from mnsize.cli.options import limit_options
 from mnsize.units import UnitError, format_bytes, format_count, parse_quantity
 
 
@@ -70,15 +70,13 @@ def test_formatting():
 
 def test_param_types_fail_with_the_option_name():
     @click.command()
-    @click.option("--max-madds", type=COUNT)
-    @click.option("--max-size", type=BYTES)
-    @click.option("--max-latency", type=DURATION)
+    @limit_options("madds", "size", "latency")
     def cmd(max_madds, max_size, max_latency):
         click.echo(f"{max_madds} {max_size} {max_latency}")
 
     runner = CliRunner()
     ok = runner.invoke(cmd, ["--max-madds", "150M", "--max-size", "2MB", "--max-latency", "10ms"])
-    assert ok.output.strip() == "150000000 2000000 10"
+    assert ok.output.strip() == "150000000 2000000 10000"  # latency in microseconds
     bad = runner.invoke(cmd, ["--max-madds", "150X"])
     assert bad.exit_code == 2
     assert "Invalid value for '--max-madds': unknown unit 'X' in '150X'" in bad.output

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 from click.testing import CliRunner
 
-from mnsize import count, expand, load_model
+from mnsize import count, expand, load_spec
 from mnsize.cli import cli
 
 from .conftest import report_of
@@ -53,13 +53,13 @@ def test_tf_slim_v2_zoo(alpha, res):
 
 
 def test_v2_last_conv_grows_but_never_shrinks():
-    last = {a: next(lay for lay in expand(load_model("mobilenet_v2"), a) if lay.kind == "pw" and
+    last = {a: next(lay for lay in expand(load_spec("mobilenet_v2"), a) if lay.kind == "pw" and
                     lay.name.startswith("pw")).out_shape[0] for a in ("0.35", "1.0", "1.4")}
     assert last == {"0.35": 1280, "1.0": 1280, "1.4": 1792}
 
 
 def test_v2_blocks():
-    layers = {lay.name: lay for lay in expand(load_model("mobilenet_v2"))}
+    layers = {lay.name: lay for lay in expand(load_spec("mobilenet_v2"))}
     assert "ir1.expand" not in layers  # t = 1: no expansion
     assert layers["ir2.expand"].out_shape == (96, 112, 112)  # 16 x 6
     assert layers["ir2.dw"].stride == 2 and layers["ir3.dw"].stride == 1  # n = 2, s = 2: first only
@@ -69,7 +69,7 @@ def test_v2_blocks():
 
 
 def test_v3_squeeze_and_excite():
-    layers = {lay.name: lay for lay in expand(load_model("mobilenet_v3_large"))}
+    layers = {lay.name: lay for lay in expand(load_spec("mobilenet_v3_large"))}
     se = layers["ir4.se"]  # the first SE block: expand 72, squeeze make_divisible(72 // 4, 8) = 24
     assert (se.in_shape[0], se.squeeze) == (72, 24)
     report = count(tuple(layers.values()))

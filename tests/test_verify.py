@@ -11,16 +11,16 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mnsize import builtin_names, expand, load_model
+from mnsize import builtin_names, expand, load_spec
 from mnsize.cli import cli
-from mnsize.costs import COST_FORMULAS, Cost
+from mnsize.costs import COST_FORMULAS, Counts
 
 torch = pytest.importorskip("torch", reason="verify needs torch: pip install 'mnsize[torch]'")
 
 from mnsize.nn import build_layers, build_model  # noqa: E402
-from mnsize.verify import count_torch, torch_params, verify  # noqa: E402
+from mnsize.crosscheck import count_torch, torch_params, verify  # noqa: E402
 
-SPECS = {name: load_model(name) for name in builtin_names()}
+SPECS = {name: load_spec(name) for name in builtin_names()}
 alphas = st.decimals(min_value="0.10", max_value="1.40", places=2).map(str)
 sides = st.integers(min_value=32, max_value=512)
 
@@ -125,7 +125,7 @@ def test_a_wrong_formula_is_caught_and_named(monkeypatch):
 
     def off_by_one(layer):
         cost = original(layer)
-        return Cost(cost.madds + 1, cost.params, cost.bn_params)
+        return Counts(cost.madds + 1, cost.params, cost.bn_params)
 
     monkeypatch.setitem(COST_FORMULAS, "fc", off_by_one)
     result = run("--alpha", "0.5")

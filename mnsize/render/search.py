@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import IO
 
-from .render import Grid, as_text, dump_json, format_alpha, make_console, write_grid
-from .search import Budgets, Candidate, Fit
-from .text import printable
-from .units import format_bytes, format_count
-
-BYTE_METRICS = ("size", "activations")
-LABELS = {"madds": "mult-adds", "params": "params", "size": "size", "activations": "activations",
-          "latency": "latency"}
-
-
-def format_metric(metric: str, value: int) -> str:
-    if metric == "latency":
-        return f"{value / 1000:.2f}ms"
-    return format_bytes(value) if metric in BYTE_METRICS else format_count(value, 2 if metric == "params" else 1)
-
+from .base import Grid, as_text, dump_json, format_alpha, make_console, write_grid
+from ..metrics import COUNTED, METRICS, Limits
+from ..search import Fit
+from ..sweep import Candidate
+from ..text import printable
+from ..units import format_bytes, format_count
 
 def _res(resolution: tuple[int, int]) -> str:
     h, w = resolution
@@ -42,7 +33,7 @@ def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candid
     cells = {(c.alpha, c.resolution): c for c in candidates}
     if fmt == "json":
         dump_json({"schema": "mnsize.grid/1", "model": model, "metric": metric, "convention": convention,
-                   "dtype": dtype if metric in BYTE_METRICS else None,
+                   "dtype": dtype if METRICS[metric].per_dtype else None,
                    "alphas": [float(a) for a in alphas], "resolutions": [list(r) for r in resolutions],
                    "cells": [{"alpha": float(c.alpha), "resolution": list(c.resolution), "value": c.metric(metric),
                               "top1": c.top1} for c in candidates]}, out)
@@ -52,15 +43,15 @@ def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candid
         row = [format_alpha(a)]
         for r in resolutions:
             c = cells[(a, r)]
-            text = format_metric(metric, c.metric(metric))
+            text = METRICS[metric].format(c.metric(metric))
             row.append(f"{text} · {c.top1:.1f}%" if c.top1 is not None else text)
         rows.append(row)
-    unit = f" ({dtype})" if metric in BYTE_METRICS else ""
+    unit = f" ({dtype})" if METRICS[metric].per_dtype else ""
     notes = []
     if any(c.top1 is not None for c in candidates):
         notes.append("· n% is the published ImageNet top-1 of the released checkpoint (configs/published.yaml).")
     write_grid(Grid(
-        title=f"{model}: {LABELS[metric]}{unit}, rows α, columns resolution"
+        title=f"{model}: {METRICS[metric].label}{unit}, rows α, columns resolution"
               + ("" if convention == "paper" else f", counted as {convention} counts"),
         headers=["α"] + [_res(r) for r in resolutions],
         right=set(range(1, len(resolutions) + 1)),
@@ -73,30 +64,30 @@ def render_grid(model: str, metric: str, dtype: str, alphas, resolutions, candid
 # --------------------------------------------------------------------------- fit
 
 
-def usage(c: Candidate, budgets: Budgets) -> list[dict]:
+def usage(c: Candidate, limits: Limits) -> list[dict]:
     return [{"metric": metric, "value": c.metric(metric), "limit": limit,
-             "used": round(c.metric(metric) / limit, 6) if limit else None} for metric, limit in budgets.items()]
+             "used": round(c.metric(metric) / limit, 6) if limit else None} for metric, limit in limits.items()]
 
 
-def _budget_line(c: Candidate, budgets: Budgets) -> str:
+def _budget_line(c: Candidate, limits: Limits) -> str:
     parts = []
-    for u in usage(c, budgets):
+    for u in usage(c, limits):
         share = f"{100 * u['used']:.1f}%" if u["used"] is not None else "-"
-        parts.append(f"{LABELS[u['metric']]} {format_metric(u['metric'], u['value'])} of "
-                     f"{format_metric(u['metric'], u['limit'])} ({share})")
+        parts.append(f"{METRICS[u['metric']].label} {METRICS[u['metric']].format(u['value'])} of "
+                     f"{METRICS[u['metric']].format(u['limit'])} ({share})")
     return "; ".join(parts)
 
 
-def misses(c: Candidate, budgets: Budgets) -> list[str]:
+def misses(c: Candidate, limits: Limits) -> list[str]:
     """How far ``c`` is over each budget it breaks."""
     lines = []
-    for metric, limit in budgets.items():
+    for metric, limit in limits.items():
         value = c.metric(metric)
         if value > limit:
             over = value - limit
             share = f", {100 * over / limit:.1f}% over" if limit else ""
-            lines.append(f"{LABELS[metric]} {format_metric(metric, value)} > {format_metric(metric, limit)} "
-                         f"(by {format_metric(metric, over)}{share})")
+            lines.append(f"{METRICS[metric].label} {METRICS[metric].format(value)} > {METRICS[metric].format(limit)} "
+                         f"(by {METRICS[metric].format(over)}{share})")
     return lines
 
 
@@ -120,7 +111,7 @@ def _candidate_rows(cands, numbered: bool = True, measured: dict | None = None) 
     return rows
 
 
-CANDIDATE_HEADERS = ["model", "α", "res", "mult-adds", "params", "size", "activations", "top-1 %"]
+CANDIDATE_HEADERS = ["model", "α", "res", *(METRICS[name].label for name in COUNTED), "top-1 %"]
 
 
 def _headers(cands, numbered: bool, measured) -> tuple[list[str], set[int]]:
@@ -133,7 +124,7 @@ def _headers(cands, numbered: bool, measured) -> tuple[list[str], set[int]]:
     return headers, set(range(first, len(headers))) | ({0} if numbered else set())
 
 
-def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, objective: str, fmt: str,
+def render_fit(result: Fit, limits: Limits, searched: dict, dtype: str, objective: str, fmt: str,
                out: IO[str], measured: dict | None = None) -> None:
     best = result.best
     if fmt == "json":
@@ -148,10 +139,10 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
             "feasible": result.feasible,
             "objective": objective,
             "dtype": dtype,
-            "budgets": {metric: limit for metric, limit in budgets.items()},
-            "usage": usage(best, budgets) if best else None,
+            "budgets": dict(limits.items()),
+            "usage": usage(best, limits) if best else None,
             "smallest": candidate_json(result.smallest) if result.smallest else None,
-            "misses": misses(result.smallest, budgets) if result.smallest else [],
+            "misses": misses(result.smallest, limits) if result.smallest else [],
             "measured": [{**candidate_json(c), "measured_ms": round(ms, 4)} for c, ms in (measured or {}).items()],
         }, out)
         return
@@ -171,21 +162,21 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
     if best is None:
         smallest = result.smallest
         say(f"Nothing fits. The smallest candidate, {describe_candidate(smallest)}, misses: ",
-            "; ".join(misses(smallest, budgets)), ".")
+            "; ".join(misses(smallest, limits)), ".")
         return
-    ranking = "published top-1" if objective == "top1" else LABELS[objective]
+    ranking = "published top-1" if objective == "top1" else METRICS[objective].label
     headline = as_text(f"Best by {ranking}: {describe_candidate(best)}", console)
     headline.stylize("bold")
     headline.append(as_text(f": {best.madds:,} mult-adds, {best.params:,} params"
                             + (f", top-1 {best.top1:.1f}%" if best.top1 is not None else "") + ".", console))
     console.print(headline, soft_wrap=True)
-    say("Budget use: ", _budget_line(best, budgets), ".")
+    say("Budget use: ", _budget_line(best, limits), ".")
     # on a narrow terminal, the columns no budget is about go first
-    spare = [metric for metric in ("activations", "size", "params") if metric not in dict(budgets.items())]
+    spare = [metric for metric in ("activations", "size", "params") if limits.get(metric) is None]
     single = len(searched["models"]) == 1
     headers, right = _headers(result.ranked, True, measured)
     write_grid(Grid(title=f"Top {len(result.ranked)} by {ranking}", headers=headers, right=right,
-                    rows=_candidate_rows(result.ranked, True, measured), csv_headers=[], csv_rows=[],
+                    rows=_candidate_rows(result.ranked, True, measured),
                     optional=_optional(headers, spare, single)), "table", out)
     if result.unranked:
         say(f"{result.unranked_count:,} candidates within budget have no published top-1 and are not "
@@ -194,7 +185,7 @@ def render_fit(result: Fit, budgets: Budgets, searched: dict, dtype: str, object
     headers, right = _headers(result.frontier, False, None)
     write_grid(Grid(title="Pareto frontier: no other candidate within budget has more mult-adds and more params",
                     headers=headers, right=right, rows=_candidate_rows(result.frontier, numbered=False),
-                    csv_headers=[], csv_rows=[], optional=_optional(headers, spare, single)), "table", out)
+                    optional=_optional(headers, spare, single)), "table", out)
 
 
 def _optional(headers: list[str], spare: list[str], single_model: bool) -> list[int]:
@@ -207,7 +198,7 @@ def _optional(headers: list[str], spare: list[str], single_model: bool) -> list[
 # --------------------------------------------------------------------------- plot (text)
 
 
-def render_plot_text(points: list[Candidate], frontier: list[Candidate], budgets: Budgets, out: IO[str]) -> None:
+def render_plot_text(points: list[Candidate], frontier: list[Candidate], limits: Limits, out: IO[str]) -> None:
     """A compact text chart: checkpoints by mult-adds, top-1 as a bar."""
     low, high = min(c.top1 for c in points), max(c.top1 for c in points)
     width = 30
@@ -216,11 +207,11 @@ def render_plot_text(points: list[Candidate], frontier: list[Candidate], budgets
     for c in sorted(points, key=lambda c: (c.madds, c.params)):
         bar = "█" * max(1, round(width * (c.top1 - low) / (high - low))) if high > low else "█"
         mark = "◆" if c in on_frontier else ""
-        fits = "" if not budgets.items() else ("yes" if budgets.admit(c) else "no")
+        fits = "" if not limits else ("yes" if limits.admit(c) else "no")
         rows.append([c.model, format_alpha(c.alpha), _res(c.resolution), format_count(c.madds),
                      format_count(c.params, 2), f"{c.top1:.1f}", f"{bar} {mark}"] + ([fits] if fits else []))
     headers = ["model", "α", "res", "mult-adds", "params", "top-1 %", f"top-1 {low:.1f}–{high:.1f}%"]
-    if budgets.items():
+    if limits:
         headers.append("fits")
     write_grid(Grid(title="Published checkpoints by mult-adds (◆ on the accuracy frontier)", headers=headers,
-                    right={3, 4, 5}, rows=rows, csv_headers=[], csv_rows=[]), "table", out)
+                    right={3, 4, 5}, rows=rows), "table", out)

@@ -6,16 +6,15 @@ import sys
 
 import click
 
-from .cli import cli, resolve_resolution
-from .errors import MnsizeError
+from ..render.base import describe
+from .base import MnsizeCommand, load_network
 from .options import model_options
-from .render import describe
 
 PAPER_ALPHAS = ("1.0", "0.75", "0.5", "0.25")
 PAPER_RESOLUTIONS = (224, 192, 160, 128)
 
 
-@cli.command()
+@click.command("verify", cls=MnsizeCommand)
 @model_options
 @click.option("--device", type=click.Choice(["meta", "cpu"]), default="meta", show_default=True,
               help="meta: shapes and FLOPs without allocating anything; cpu: a real forward pass.")
@@ -24,7 +23,7 @@ PAPER_RESOLUTIONS = (224, 192, 160, 128)
                    "resolution {224, 192, 160, 128} grid.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def verify(ctx, model, alpha, resolution, rho, classes, device, all_, fmt):
+def verify_command(ctx, model, alpha, resolution, rho, classes, device, all_, fmt):
     """Build the model in PyTorch and check every layer's counts against it.
 
     The torch side counts independently: FlopCounterMode FLOPs / 2 for
@@ -37,31 +36,26 @@ def verify(ctx, model, alpha, resolution, rho, classes, device, all_, fmt):
     """
     from click.core import ParameterSource
 
-    from .models import builtin_names, load_model
-    from .render import render_verification, render_verifications
-    from .verify import import_torch, verify_grid
+    from ..models import builtin_names, load_spec
+    from ..render.verify import render_verification, render_verifications
+    from ..crosscheck import import_torch, verify_grid
 
     explicit = {name for name in ("alpha", "resolution", "rho")
                 if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
     if all_ and explicit:
         raise click.UsageError("--all checks the paper's grid: give no --alpha, --res or --rho with it")
-    if resolution is not None and rho is not None:  # before any spec is loaded
-        raise click.UsageError("give either --res or --rho, not both")
-    names = [model] if not all_ or ctx.get_parameter_source("model") is not ParameterSource.DEFAULT \
-        else list(builtin_names())
-    specs = [load_model(name) for name in names]
-    import_torch()
     if all_:
+        names = [model] if ctx.get_parameter_source("model") is not ParameterSource.DEFAULT \
+            else list(builtin_names())
+        specs = [load_spec(name) for name in names]
+        import_torch()
         results = [v for spec in specs
                    for v in verify_grid(spec, PAPER_ALPHAS, PAPER_RESOLUTIONS, classes, device)]
         render_verifications(results, device, fmt, sys.stdout)
     else:
-        (spec,) = specs
-        res = resolve_resolution(spec, resolution, rho)
-        try:
-            results = verify_grid(spec, [alpha], [res], classes, device)
-        except ValueError as exc:
-            raise MnsizeError(str(exc)) from None
+        network = load_network(model, alpha, resolution, rho, classes)
+        import_torch()
+        results = verify_grid(network.spec, [network.config.alpha], [network.config.resolution], classes, device)
         render_verification(results[0], device, fmt, sys.stdout)
     failed = [v for v in results if not v.match]
     if failed:

@@ -22,7 +22,8 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .costs import Report, Row, count, layer_cost
+from .bounds import MAX_CPU_BYTES, MAX_TORCH_ELEMENTS
+from .costs import Counts, Report, Row, count, layer_cost
 from .errors import MnsizeError
 from .expand import Config, Layer, elements, expand, to_alpha
 from .spec import Spec
@@ -31,8 +32,6 @@ from .spec import Spec
 INSTALL_HINT = ('this command builds a PyTorch model and PyTorch is not installed: pip install "mnsize[torch]" '
                 '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
 DEVICES = ("meta", "cpu")
-MAX_TORCH_ELEMENTS = 2**61  # PyTorch's sizes in bytes are int64: 2**63 bytes of fp32
-MAX_CPU_BYTES = 4 * 2**30  # the most a forward pass on the cpu device may need
 
 
 def forward_bytes(layers: tuple[Layer, ...], batch: int = 1, folded: bool = False, kept_by_threads: int = 0) -> int:
@@ -88,13 +87,6 @@ def import_torch():
 
 
 @dataclass(frozen=True)
-class Counts:
-    madds: int
-    params: int
-    bn_params: int
-
-
-@dataclass(frozen=True)
 class TorchLayer:
     name: str
     counts: Counts
@@ -108,7 +100,7 @@ class LayerCheck:
 
     @property
     def symbolic(self) -> Counts:
-        return Counts(self.row.madds, self.row.params, self.row.bn_params)
+        return self.row.counts
 
     @property
     def differences(self) -> tuple[str, ...]:
@@ -133,7 +125,7 @@ class Verification:
 
     @property
     def symbolic(self) -> Counts:
-        return Counts(self.report.madds, self.report.params, self.report.bn_params)
+        return self.report.totals
 
     @property
     def mismatches(self) -> tuple[LayerCheck, ...]:

@@ -12,17 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .budgets import LIMIT_KEYS, Budget
+from .budgets import Budget
 from .costs import count
-from .errors import FileError, show
+from .errors import ConfigError, FileError, show
 from .expand import expand
-from .models import load_model
-from .search import deployed_params, peak_activations
+from .metrics import METRICS
+from .models import load_spec
+from .sweep import deployed_params, peak_activations
 from .units import DTYPE_BYTES
 
-#: the unit of each metric's values and limits, as the JSON report names it
-UNITS = {metric: {"count": "count", "bytes": "bytes", "time": "microseconds"}[kind]
-         for metric, kind in LIMIT_KEYS.values()}
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,11 @@ class Result:
     baseline: int | None = None
     over_limit: bool = False
     over_growth: bool = False         # grew more than the allowed growth since the baseline
+
+    @property
+    def passed(self) -> bool:
+        """Not a fail (a warning passes)."""
+        return self.status != "fail"
 
     @property
     def margin(self) -> float | None:
@@ -55,12 +58,12 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
     dtype), and the resolution they were measured at."""
     cache = {} if cache is None else cache
     if budget.model not in cache:
-        cache[budget.model] = load_model(budget.model)
+        cache[budget.model] = load_spec(budget.model)
     spec = cache[budget.model]
     resolution = budget.resolution or spec.resolution
     try:
         layers = expand(spec, budget.alpha, resolution, budget.classes)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise FileError(str(exc), file=budget.file, line=budget.line, item=f"budget {show(budget.name)}") from None
     paper = count(layers)
     report = paper if convention is None else count(layers, convention)
@@ -80,7 +83,7 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
     return values, resolution
 
 
-def check(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = None,
+def check_budgets(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = None,
           max_growth: Fraction | None = None, convention=None, cache: dict | None = None) -> list[Result]:
     """Every budget's metrics against its limits; mult-adds and params counted
     by ``convention`` when one is given (mnsize.conventions). With a
@@ -100,7 +103,7 @@ def check(budgets: list[Budget], baseline: dict[str, dict[str, int]] | None = No
             if over_limit:
                 reasons.append("over the limit")
             old = before.get(metric)
-            if metric in ("size", "activations") and before.get("dtype", budget.dtype) != budget.dtype:
+            if METRICS[metric].per_dtype and before.get("dtype", budget.dtype) != budget.dtype:
                 old = None  # bytes at another dtype: no comparison
             over_growth = baseline is not None and old is not None and (
                 value > old if old == 0 else Fraction(value - old, old) > allowed)

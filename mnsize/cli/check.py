@@ -7,13 +7,12 @@ import sys
 
 import click
 
-from .cli import MnsizeCommand, cli, resolve_resolution
-from .errors import FileError, MnsizeError
-from .options import BYTES, COUNT, DURATION, FILE, PERCENT, convention_option, model_options
-from .units import DTYPES, microseconds
-
-# the report's formats (mnsize.render_check writes each)
-FORMATS = ("table", "json", "github", "junit")
+from ..errors import FileError, MnsizeError
+from ..metrics import METRICS
+from ..render.check import FORMATS
+from ..units import DTYPES
+from .base import MnsizeCommand, error_message, resolve_resolution
+from .options import FILE, PERCENT, convention_option, given_limits, limit_options, model_options
 # how a command ends that is no error of the tool's: an exit status, ^C, a reader gone
 _NOT_ERRORS = (click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError)
 
@@ -56,10 +55,8 @@ def _report_error(fmt: str | None, exc: Exception) -> None:
     error."""
     if fmt not in ("github", "json"):
         return
-    from .render import dump_json
-    from .render_check import annotation, error_json
-
-    from .cli import error_message
+    from ..render.base import dump_json
+    from ..render.check import annotation, error_json
 
     # the words of the line on stderr
     text = exc.format_message() if isinstance(exc, click.ClickException) else error_message(exc)
@@ -76,7 +73,7 @@ def _report_error(fmt: str | None, exc: Exception) -> None:
         pass
 
 
-@cli.command(cls=CheckCommand)
+@click.command("check", cls=CheckCommand)
 @click.argument("files", nargs=-1, type=FILE)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="github: workflow annotations; junit: JUnit XML. With github or json, a tool error is also "
@@ -91,20 +88,16 @@ def _report_error(fmt: str | None, exc: Exception) -> None:
 @click.option("--write-baseline", type=FILE, default=None,
               help="Record today's values of every budget to this file.")
 @model_options
-@click.option("--max-madds", type=COUNT, help="Ad hoc: a mult-adds limit for --model.")
-@click.option("--max-params", type=COUNT, help="Ad hoc: a parameter limit.")
-@click.option("--max-size", type=BYTES, help="Ad hoc: a stored size limit (with --dtype).")
-@click.option("--max-activations", type=BYTES, help="Ad hoc: a peak activation memory limit (with --dtype).")
-@click.option("--max-latency", type=DURATION, help="Ad hoc: a latency limit, predicted by --profile.")
+@limit_options(*METRICS, help_prefix="Ad hoc: ")
 @click.option("--profile", "profile_path", type=FILE, default=None, help="Ad hoc: the latency profile to predict with.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True)
 @click.option("--warn-at", type=PERCENT, default=None, help="Ad hoc: warn above this share of a limit, e.g. 90%.")
 @convention_option
 @click.pass_context
-def check(ctx, fmt, **options):
+def check_command(ctx, fmt, **options):
     """The budget gate for CI: exit 1 when any model is over a budget.
 
-    Checks the budgets files given (YAML, see the README), or one ad hoc
+    Checks the budgets files given (YAML, see docs/ci.md), or one ad hoc
     budget from --model and the --max-* options. Exit status 0 when every
     budget holds (warnings included), 1 when any is exceeded or grew more
     than allowed since --baseline, 2 for bad input. A limit of 0 means the
@@ -128,21 +121,16 @@ def check(ctx, fmt, **options):
 
 
 def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, alpha, resolution, rho, classes,
-          max_madds, max_params, max_size, max_activations, max_latency, profile_path, dtype, warn_at, convention):
+          profile_path, dtype, warn_at, convention, **options):
     from click.core import ParameterSource
 
-    from .budgets import Budget, load_budgets
-    from .check import check as run_check
-    from .errors import show
-    from .files import check_destination
-    from .models import spec_path
+    from ..budgets import Budget, load_budgets
+    from ..gate import check_budgets
+    from ..files import check_destination
+    from ..models import spec_path
 
-    latency_us = microseconds(max_latency) if max_latency is not None else None
-    ad_hoc = [(metric, limit) for metric, limit in (("madds", max_madds), ("params", max_params),
-                                                     ("size", max_size), ("activations", max_activations),
-                                                     ("latency", latency_us))
-              if limit is not None]
-    if max_latency is not None and profile_path is None:
+    ad_hoc = given_limits(options)
+    if ad_hoc.get("latency") is not None and profile_path is None:
         raise click.UsageError("--max-latency needs --profile (write one with mnsize profile)")
     explicit = [name for name in ("model", "alpha", "resolution", "rho", "classes", "warn_at", "profile_path",
                                   "dtype") if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
@@ -154,19 +142,12 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     if max_growth is not None and baseline is None:
         raise click.UsageError("--max-growth needs --baseline (a file written by --write-baseline)")
     if files:
-        budgets = [b for path in files for b in load_budgets(path)]
-        names = {}
-        for b in budgets:
-            if b.name in names:
-                raise MnsizeError(f"{b.file}: budget {show(b.name)} is also defined in {names[b.name]}")
-            names[b.name] = b.file
+        budgets = load_budgets(*files)
     else:
         if rho is not None:
-            from .models import load_model
-
-            resolution = resolve_resolution(load_model(model), resolution, rho)
+            resolution = resolve_resolution(model, resolution, rho)
         budgets = [Budget(name=model, model=model, alpha=alpha, resolution=resolution, classes=classes, dtype=dtype,
-                          limits=tuple(ad_hoc), warn_at=warn_at, profile=profile_path)]
+                          limits=ad_hoc, warn_at=warn_at, profile=profile_path)]
 
     # every destination, before any work: never over an input, never two in one file
     specs = [spec_path(b.model) for b in budgets]
@@ -177,17 +158,17 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
         check_destination(write_baseline, inputs=inputs, outputs=[output], what="baseline")
     summary = _summary_destination(ctx, inputs, [output, write_baseline])
 
-    from .baseline import baseline_json, read_baseline
+    from ..baseline import baseline_json, read_baseline
 
     before = read_baseline(baseline, convention) if baseline else None
     read: dict = {}  # specs and profiles, read once for the check and the baseline
-    results = run_check(budgets, before, max_growth, convention, read)
+    results = check_budgets(budgets, before, max_growth, convention, read)
     _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary,
                    lambda b: baseline_json(b, convention, read))
     failed = [r for r in results if r.status == "fail"]
     if failed:
-        from .render_check import message
-        from .text import printable
+        from ..render.check import message
+        from ..text import printable
 
         sys.stdout.flush()
         for r in failed:
@@ -201,7 +182,7 @@ def _summary_destination(ctx, inputs: list, outputs: list) -> str | None:
     """$GITHUB_STEP_SUMMARY when it is set and can be written; else None,
     with a warning: the job summary is an extra that never decides the
     verdict."""
-    from .files import check_destination
+    from ..files import check_destination
 
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not path:
@@ -220,9 +201,9 @@ def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, 
     import io
     import json
 
-    from .files import append_atomic, write_atomic
-    from .render_check import render_check, summary_markdown
-    from .text import printable, utf8_safe
+    from ..files import append_atomic, write_atomic
+    from ..render.check import render_check, summary_markdown
+    from ..text import printable, utf8_safe
 
     if write_baseline:
         write_atomic(write_baseline, json.dumps(baseline_json(budgets), indent=2, allow_nan=False) + "\n")
@@ -244,6 +225,6 @@ def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, 
 
 
 def _warn(ctx, text: str) -> None:
-    from .text import printable
+    from ..text import printable
 
     click.echo(f"{ctx.command_path}: warning: {printable(text)}", err=True)

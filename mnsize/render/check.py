@@ -11,17 +11,15 @@ from __future__ import annotations
 import os
 from typing import IO
 
-from .check import UNITS, Result
-from .render import Grid, dump_json, format_alpha, make_console, write_grid
-from .render_search import LABELS, format_metric
-from .text import markdown_cell, printable, xml_text
+from ..gate import Result
+from ..metrics import METRICS
+from .base import Grid, dump_json, format_alpha, make_console, write_grid
+from ..text import markdown_cell, printable, xml_text
 
 SCHEMA = "mnsize.check/1"
+#: the report's formats, each written by render_check
+FORMATS = ("table", "json", "github", "junit")
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-
-
-def _limit_key(metric: str) -> str:
-    return f"max_{metric}"
 
 
 def _used(r: Result) -> str:
@@ -35,8 +33,9 @@ def _plural(n: int, word: str) -> str:
 def message(r: Result) -> str:
     """One line about a result, for annotations, reports and stderr."""
     share = f"is {r.margin:.1f}% of" if r.margin is not None else "against"
-    text = (f"{r.budget.name}: {LABELS[r.metric]} {format_metric(r.metric, r.value)} ({r.value:,}) {share} "
-            f"{_limit_key(r.metric)} {format_metric(r.metric, r.limit)}")
+    metric = METRICS[r.metric]
+    text = (f"{r.budget.name}: {metric.label} {metric.format(r.value)} ({r.value:,}) {share} "
+            f"{metric.budget_key} {metric.format(r.limit)}")
     if r.reasons:
         text += ": " + "; ".join(r.reasons)
     return printable(text)
@@ -88,7 +87,7 @@ def render_table(results: list[Result], out: IO[str]) -> None:
     """A rich table as wide as the terminal allows: where it would not fit,
     the 'why' column and then the 'configuration' column move into notes
     under it, so that every row stays one line and no number is cut."""
-    full = [[printable(r.budget.name), _config(r), LABELS[r.metric], f"{r.value:,}", f"{r.limit:,}", _used(r),
+    full = [[printable(r.budget.name), _config(r), METRICS[r.metric].label, f"{r.value:,}", f"{r.limit:,}", _used(r),
              r.status.upper() if r.status == "fail" else r.status, "; ".join(r.reasons)] for r in results]
     headers = list(HEADERS)
     available = make_console(out).width
@@ -113,7 +112,7 @@ def render_table(results: list[Result], out: IO[str]) -> None:
     write_grid(Grid(
         title="mnsize check: budgets", headers=headers,
         right={i for i, h in enumerate(headers) if h in ("value", "limit", "used")}, rows=rows,
-        csv_headers=[], csv_rows=[], notes=notes),
+        notes=notes),
         "table", out, row_style=lambda row: STATUS_STYLE[row[status].lower()])
 
 
@@ -128,7 +127,7 @@ def result_json(r: Result) -> dict:
     b = r.budget
     return {"name": b.name, "file": b.file, "line": b.line_of(r.metric), "model": b.model,
             "alpha": float(b.alpha), "resolution": list(r.resolution), "dtype": b.dtype,
-            "metric": r.metric, "unit": UNITS[r.metric], "value": r.value, "limit": r.limit,
+            "metric": r.metric, "unit": METRICS[r.metric].unit_name, "value": r.value, "limit": r.limit,
             "margin": _round(r.margin), "status": r.status, "over_limit": r.over_limit,
             "over_growth": r.over_growth, "reasons": list(r.reasons), "baseline": r.baseline,
             "growth": _round(r.growth)}
@@ -199,7 +198,7 @@ def summary_markdown(results: list[Result]) -> str:
     icon = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ FAIL"}
     lines = [f"### mnsize check: {'FAILED' if c['failed'] else 'passed'}", "", verdict(results), "",
              "| budget | metric | value | limit | used | status |", "|---|---|---:|---:|---:|---|"]
-    lines += [f"| {markdown_cell(r.budget.name)} | {LABELS[r.metric]} | {r.value:,} | {r.limit:,} | {_used(r)} | "
+    lines += [f"| {markdown_cell(r.budget.name)} | {METRICS[r.metric].label} | {r.value:,} | {r.limit:,} | {_used(r)} | "
               f"{icon[r.status]} |" for r in results]
     return "\n".join(lines) + "\n"
 
@@ -225,7 +224,7 @@ def render_junit(results: list[Result], out: IO[str]) -> None:
         if suite is None:
             suite = suites[file] = ET.SubElement(root, "testsuite", name=_xml(file), tests="0", failures="0")
         suite.set("tests", str(int(suite.get("tests")) + 1))
-        case = ET.SubElement(suite, "testcase", classname=_xml(r.budget.name), name=_limit_key(r.metric))
+        case = ET.SubElement(suite, "testcase", classname=_xml(r.budget.name), name=METRICS[r.metric].budget_key)
         if r.budget.file:
             case.set("file", _xml(r.budget.file))
             case.set("line", str(r.budget.line_of(r.metric) or ""))

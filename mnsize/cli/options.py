@@ -9,10 +9,11 @@ from fractions import Fraction
 
 import click
 
-from .errors import show
-from .expand import MAX_SIDE, to_alpha
-from .spec import MAX_CHANNELS
-from .units import UnitError, parse_alphas, parse_decimal, parse_percent, parse_quantity, parse_resolutions, parse_whole
+from ..bounds import MAX_CHANNELS, MAX_SIDE
+from ..errors import ConfigError, show
+from ..expand import to_alpha
+from ..metrics import METRICS, Limits, Metric
+from ..units import UnitError, parse_alphas, parse_decimal, parse_percent, parse_resolutions, parse_whole
 
 
 class AlphaType(click.ParamType):
@@ -25,7 +26,7 @@ class AlphaType(click.ParamType):
             return value
         try:
             return to_alpha(value)
-        except ValueError as exc:
+        except ConfigError as exc:
             self.fail(str(exc), param, ctx)
 
 
@@ -132,20 +133,52 @@ class FilePathType(click.ParamType):
 
 
 FILE = FilePathType()
-COUNT = ParsedType("count", lambda text: parse_quantity(text, "count"))
-BYTES = ParsedType("bytes", lambda text: parse_quantity(text, "bytes"))
-DURATION = ParsedType("time", lambda text: parse_quantity(text, "time"))
+
+
+class LimitType(click.ParamType):
+    """A limit on one metric, written in its unit (150M, 2MB, 8ms), as the
+    integer the metric is counted in (mnsize.metrics)."""
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self.name = metric.unit
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return self.metric.parse_limit(value)
+        except UnitError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def limit_options(*names: str, help_prefix: str = ""):
+    """--max-<metric> for each metric named (mnsize.metrics), as
+    ``max_<metric>`` parameters; ``given_limits`` gathers them."""
+    def decorate(fn):
+        for name in reversed(names):
+            metric = METRICS[name]
+            text = metric.limit_help[0].upper() + metric.limit_help[1:] if not help_prefix else \
+                f"{help_prefix}{metric.limit_help}"
+            fn = click.option(metric.option, f"max_{name}", type=LimitType(metric), help=f"{text}.")(fn)
+        return fn
+    return decorate
+
+
+def given_limits(params: dict) -> Limits:
+    """The limits among a command's parameters, taken out of ``params``."""
+    return Limits((name, params.pop(f"max_{name}", None)) for name in METRICS)
 
 
 def _convention(ctx, param, value):
-    from .conventions import CONVENTIONS
+    from ..conventions import CONVENTIONS
 
     return CONVENTIONS[value]
 
 
 def convention_option(fn):
     """--convention: count as the paper does, or as another tool does."""
-    from .conventions import CONVENTIONS
+    from ..conventions import CONVENTIONS
 
     return click.option("--convention", type=click.Choice(list(CONVENTIONS)), default="paper", show_default=True,
                         callback=_convention,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import IO
 
-from .conventions import Explanation
-from .expand import Config
-from .render import Grid, describe, dump_json, write_grid
-from .units import format_count
+from ..conventions import Explanation
+from ..expand import Config
+from .base import Grid, describe, dump_json, write_grid
+from ..units import format_count
 
 PART_WORDS = {"BatchNorm": "BatchNorm", "activations": "activations", "pooling": "pooling", "biases": "biases",
               "element-wise": "element-wise ops"}
@@ -58,4 +58,4 @@ def render_explanations(config: Config, explanations: list[Explanation], fmt: st
     write_grid(Grid(
         title=f"{describe(config)}: how each tool counts it",
         headers=["convention", "it prints", "mult-adds", "params", "mult-adds vs the paper", "params vs the paper"],
-        right={1, 2, 3}, rows=rows, csv_headers=[], csv_rows=[], notes=notes), fmt, out)
+        right={1, 2, 3}, rows=rows, notes=notes), fmt, out)

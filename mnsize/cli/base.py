@@ -1,6 +1,6 @@
-"""The mnsize command line: parse options, call one function, render, map
-errors to exit codes (0 ok, 1 a check the user asked for failed, 2 bad input
-or a tool error). Thin by design: the work is in the modules below it.
+"""What every command shares: the command and group classes that map errors
+to exit codes (0 ok, 1 a check the user asked for failed, 2 bad input or a
+tool error), and the loading of the network the model options name.
 
 No exception leaves as a traceback. Bad input (MnsizeError, click's usage
 errors), an output that cannot be written (stdout on a full disk or closed),
@@ -21,11 +21,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import MnsizeError
-from .options import convention_option, model_options
-from .render import FORMATS
-from .text import ASCII_ERRORS, printable, shows_unicode
+from ..errors import MnsizeError
+from ..text import ASCII_ERRORS, printable, shows_unicode
 
 
 class _Failure(click.ClickException):
@@ -273,96 +270,36 @@ def _fail(message: str, where: str, status: int = 2) -> int:
     return status
 
 
-@click.group("mnsize", cls=MnsizeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="mnsize")
-def cli():
-    """Exact mult-adds, parameters and sizing for MobileNets, from YAML layer specs."""
-
-
-def resolve_resolution(spec, resolution, rho):
-    """The input size from --res or --rho (never both), else the spec's default."""
-    from .expand import resolution_from_rho
-
+def _one_of(resolution, rho) -> None:
     if resolution is not None and rho is not None:
         raise click.UsageError("give either --res or --rho, not both")
-    if rho is not None:
-        return resolution_from_rho(spec, rho)
-    return resolution or spec.resolution
 
 
-def _load(model, alpha, resolution, rho, classes):
-    """Load and expand a spec from the shared model options."""
-    from .expand import Config, expand
-    from .models import load_model
+def load_network(model, alpha, resolution, rho, classes):
+    """The network the shared model options name (mnsize.models.load_network);
+    --res and --rho together are refused before any file is read."""
+    from .. import models
 
-    spec = load_model(model)
-    config = Config(model=spec.name, alpha=alpha, resolution=resolve_resolution(spec, resolution, rho),
-                    classes=classes or spec.classes)
-    try:
-        layers = expand(spec, config.alpha, config.resolution, config.classes)
-    except ValueError as exc:
-        raise MnsizeError(str(exc)) from None
-    return config, layers
+    _one_of(resolution, rho)
+    return models.load_network(model, alpha, resolution, classes, rho=rho)
 
 
-@cli.command()
-@model_options
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--by-kind", is_flag=True, help="Mult-adds and params per layer type (the paper's Table 2).")
-@click.option("--standard", is_flag=True,
-              help="Each separable pair against a standard conv with the same input and output.")
-@convention_option
-def table(model, alpha, resolution, rho, classes, fmt, by_kind, standard, convention):
-    """Every layer's shapes, mult-adds and parameters, with exact totals.
+def resolve_resolution(model, resolution, rho) -> tuple[int, int]:
+    """The input size --res or --rho gives for ``model`` (--rho reads its spec)."""
+    from .. import models
 
-    \b
-    mnsize table --alpha 0.5 --res 128
-    mnsize table --model configs/mobilenet_v1.yaml --format json
-    """
-    from .costs import count
-    from .render import render_report
-
-    if by_kind and standard:
-        raise click.UsageError("give either --by-kind or --standard, not both")
-    if standard and convention.name != "paper":
-        raise click.UsageError("--standard compares the paper's counts: give no --convention with it")
-    config, layers = _load(model, alpha, resolution, rho, classes)
-    config = dataclasses.replace(config, convention=convention.name)
-    view = "by_kind" if by_kind else "standard" if standard else "layers"
-    render_report(config, count(layers, convention), view, fmt, sys.stdout)
+    _one_of(resolution, rho)
+    return models.resolve_resolution(models.load_spec(model), resolution, rho)
 
 
-@cli.command()
-@model_options
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
-              show_default=True)
-def explain(model, alpha, resolution, rho, classes, fmt):
-    """Why counters disagree: the network counted by every convention.
+def progress(label: str):
+    """A rich progress bar on a terminal's stderr, else nothing: (tick, close)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import Progress
 
-    One row per convention (the paper, PyTorch's FlopCounterMode, Keras,
-    ptflops, thop, fvcore, torchinfo) with the figure that tool prints and
-    what makes it differ from the paper, quantified.
-    """
-    from .conventions import explain as explain_all
-    from .render_explain import render_explanations
-
-    config, layers = _load(model, alpha, resolution, rho, classes)
-    render_explanations(config, explain_all(layers), fmt, sys.stdout)
-
-
-@cli.command()
-def models():
-    """List the built-in architecture specs."""
-    from .models import builtin_names, load_model
-
-    for name in builtin_names():
-        spec = load_model(name)
-        click.echo(f"{name:24} {spec.title}: {spec.source}")
-
-
-def main(argv=None):
-    cli.main(args=argv, prog_name="mnsize")
-
-
-# the other commands register themselves on the group
-from . import cli_check, cli_latency, cli_search, cli_verify  # noqa: E402, F401
+    bar = Progress(transient=True, console=Console(stderr=True))
+    bar.start()
+    task = bar.add_task(label, total=1.0)
+    return (lambda share=None: bar.advance(task, share if share is not None else 0)), bar.stop
