@@ -1,1 +1,0 @@
-"""Built-in architecture specs (YAML), shipped with mnsize as package data."""
