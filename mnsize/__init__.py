@@ -7,10 +7,10 @@
     (49160192, 1320648)
 
 ``fit``, ``check`` and ``verify`` do the main job of the commands of those
-names (mnsize.api).
+names (mnsize.api, imported when first used: a command that needs none of
+them does not pay for it).
 """
 
-from .api import check, fit, verify
 from .costs import Counts, Report, count
 from .errors import MnsizeError, SpecError
 from .expand import Config, Layer, expand
@@ -24,3 +24,11 @@ __all__ = [
     "Config", "Counts", "Layer", "Limits", "MnsizeError", "Report", "Spec", "SpecError", "builtin_names", "check",
     "count", "expand", "fit", "load_network", "load_spec", "parse_spec", "verify", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("fit", "check", "verify"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mnsize' has no attribute {name!r}")

@@ -21,8 +21,8 @@ from fractions import Fraction
 from .bounds import MAX_CHANNELS
 from .errors import MnsizeError
 from .gate import Result
-from .metrics import METRICS, Limits
-from .search import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, Fit
+from .metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, Limits
+from .search import Fit
 from .spec import Spec
 
 

@@ -67,6 +67,11 @@ COUNTED = tuple(name for name in METRICS if name != "latency")
 #: what `fit` ranks the models within budget by
 OBJECTIVES = ("madds", "params", "top1")
 
+#: the grid `fit` searches unless told otherwise: alpha 0.25 to 1.00 by 0.05,
+#: resolution 96 to 224 by 16
+DEFAULT_ALPHAS = "0.25:1.00:0.05"
+DEFAULT_RESOLUTIONS = "96:224:16"
+
 
 class Measured(Protocol):
     def metric(self, name: str) -> int | None: ...

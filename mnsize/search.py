@@ -20,10 +20,6 @@ from .metrics import OBJECTIVES, Limits
 from .spec import Spec
 from .sweep import Block, Candidate
 
-#: the grid `fit` searches unless told otherwise: alpha 0.25 to 1.00 by 0.05, resolution 96 to 224 by 16
-DEFAULT_ALPHAS = "0.25:1.00:0.05"
-DEFAULT_RESOLUTIONS = "96:224:16"
-
 
 # --------------------------------------------------------------------------- bounds
 

@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ..metrics import METRICS, OBJECTIVES
-from ..search import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
+from ..metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, OBJECTIVES
 from ..units import DTYPES
 from .base import MnsizeCommand
 from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, convention_option, given_limits, \

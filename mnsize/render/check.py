@@ -9,12 +9,14 @@ one-line messages, Markdown cells, XML 1.0 characters).
 from __future__ import annotations
 
 import os
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from ..gate import Result
 from ..metrics import METRICS
-from .base import Grid, dump_json, format_alpha, make_console, write_grid
 from ..text import markdown_cell, printable, xml_text
+from .base import Grid, dump_json, format_alpha, make_console, write_grid
+
+if TYPE_CHECKING:  # the results are only read here: the gate itself is not imported
+    from ..gate import Result
 
 SCHEMA = "mnsize.check/1"
 #: the report's formats, each written by render_check
