@@ -64,7 +64,8 @@ def load_budgets(*paths: str) -> list[Budget]:
     files: dict[str, str | None] = {}
     for budget in budgets:
         if budget.name in files:
-            raise BudgetError(f"budget {show(budget.name)} is also defined in {files[budget.name]}", file=budget.file)
+            raise BudgetError(f"budget {show(budget.name)} is also defined in {files[budget.name]}", file=budget.file,
+                              line=budget.line)
         files[budget.name] = budget.file
     return budgets
 

@@ -104,6 +104,7 @@ def test_duplicate_names_across_files(write):
     result = run(write("a.yaml", PASSING), write("b.yaml", PASSING))
     assert result.exit_code == 2
     assert "budget 'phone' is also defined in" in result.stderr
+    assert "b.yaml:2: budget 'phone'" in result.stderr  # the entry's line in the second file
 
 
 def test_ad_hoc_budget():

@@ -189,3 +189,20 @@ def test_no_arguments_prints_help():
     result = run()
     assert result.exit_code == 0
     assert "Commands:" in result.stdout and "table" in result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_with_its_examples_kept_whole(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert f"Usage: mnsize {name}" in result.output
+    assert "\\b" not in result.output  # click's no-rewrap marker, never shown
+    for line in result.output.splitlines():  # an example stays on a line of its own
+        assert line.count("mnsize ") <= 1 or line.startswith("Usage:"), line
+
+
+def test_the_group_registers_every_command_module():
+    from mnsize.cli import __path__ as package
+
+    modules = {p.stem for p in Path(package[0]).glob("*.py")} - {"__init__", "base", "options"}
+    assert modules == set(cli.commands)

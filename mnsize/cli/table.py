@@ -22,7 +22,7 @@ from .options import convention_option, model_options
 def table_command(model, alpha, resolution, rho, classes, fmt, by_kind, standard, convention):
     """Every layer's shapes, mult-adds and parameters, with exact totals.
 
-    \\b
+    \b
     mnsize table --alpha 0.5 --res 128
     mnsize table --model configs/mobilenet_v1.yaml --format json
     """
