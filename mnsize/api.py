@@ -64,9 +64,7 @@ def fit(models: str | Iterable[str] = "mobilenet_v1", *, max_madds: int | str | 
     """
     from .latency import load_profile
     from .models import load_spec
-    from .published import top1_table
-    from . import search
-    from .sweep import blocks
+    from .search import fit_specs
     from .units import DTYPES, parse_alphas, parse_resolutions
 
     names = [models] if isinstance(models, str) else list(dict.fromkeys(models))
@@ -85,11 +83,8 @@ def fit(models: str | Iterable[str] = "mobilenet_v1", *, max_madds: int | str | 
     resolution_list = [(r, r) if isinstance(r, int) else tuple(r) for r in _grid(resolutions, parse_resolutions)]
     specs = [load_spec(name) for name in names]
     device_profile = load_profile(profile) if profile is not None else None
-    counting = _convention(convention)
-    search.check_work(specs, alpha_list, resolution_list, classes, device_profile)
-    return search.fit((block for spec in specs
-                       for block in blocks(spec, alpha_list, resolution_list, classes, dtype, top1_table(spec.name),
-                                           counting, device_profile)), limits, objective, top)
+    return fit_specs(specs, alpha_list, resolution_list, limits, objective, top, classes, dtype,
+                     _convention(convention), device_profile)
 
 
 def check(*budget_files: str, baseline: str | None = None, max_growth: Fraction | str | None = None,

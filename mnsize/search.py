@@ -137,6 +137,21 @@ def fit(candidates: Iterable[Candidate] | Iterable[Block], limits: Limits, objec
     return search.result()
 
 
+def fit_specs(specs: list[Spec], alphas, resolutions, limits: Limits, objective: str = "madds", top: int = 5,
+              classes: int | None = None, dtype: str = "fp32", convention=None, profile=None,
+              hint: str = "narrow the alphas or the resolutions") -> Fit:
+    """``fit`` over every alpha x resolution of each spec, with the published
+    top-1 where a checkpoint exists: refused first when the work is out of
+    bounds (check_work), then one pass over the blocks mnsize.sweep yields."""
+    from .published import top1_table
+    from .sweep import blocks
+
+    check_work(specs, alphas, resolutions, classes, profile, hint=hint)
+    return fit((block for spec in specs
+                for block in blocks(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention,
+                                    profile)), limits, objective, top)
+
+
 BLOCK_SIZE = 1024  # Candidates gathered into one block when given one by one
 
 

@@ -13,7 +13,6 @@ the environment sets MNSIZE_DEBUG=1, which lets it through with its traceback
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 import re

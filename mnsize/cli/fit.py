@@ -46,8 +46,7 @@ def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions,
     from ..models import load_spec
     from ..published import top1_table
     from ..render.search import describe_candidate, misses, render_fit
-    from ..search import check_work, fit
-    from ..sweep import blocks
+    from ..search import fit_specs
 
     limits = given_limits(options)
     if limits.get("latency") is not None and profile_path is None:
@@ -66,10 +65,8 @@ def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions,
         raise click.UsageError(f"--objective top1 ranks by published ImageNet top-1, and "
                                f"{', '.join(spec.name for spec in specs)} has no published checkpoints "
                                "(configs/published.yaml); rank by madds or params")
-    check_work(specs, alphas, resolutions, classes, device_profile, hint="narrow --alphas or --resolutions")
-    result = fit((block for spec in specs
-                  for block in blocks(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention,
-                                      device_profile)), limits, objective, top)
+    result = fit_specs(specs, alphas, resolutions, limits, objective, top, classes, dtype, convention, device_profile,
+                       hint="narrow --alphas or --resolutions")
     searched = {"models": [spec.name for spec in specs], "alphas": [float(a) for a in alphas],
                 "resolutions": [list(r) for r in resolutions], "count": result.searched,
                 "convention": convention.name}
