@@ -13,6 +13,7 @@ from ..render.check import FORMATS
 from ..units import DTYPES
 from .base import MnsizeCommand, error_message, resolve_resolution
 from .options import FILE, PERCENT, convention_option, given_limits, limit_options, model_options
+
 # how a command ends that is no error of the tool's: an exit status, ^C, a reader gone
 _NOT_ERRORS = (click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError)
 
