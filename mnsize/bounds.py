@@ -73,3 +73,10 @@ MAX_NETWORKS = 1_000_000
 MAX_CPU_BYTES = 4 * 2**30
 MAX_BENCH_BYTES = 8 * 2**30
 MAX_TORCH_ELEMENTS = 2**61  # sizes in bytes are int64: 2**63 bytes of fp32
+
+# --- real models (ONNX files, PyTorch modules)
+#: an ONNX file's size: weights are megabytes (a MobileNetV2 is 14 MB, an
+#: EfficientNet-B7 260 MB), so these files get their own bound, not MAX_FILE_BYTES
+MAX_ONNX_BYTES = 2 * 2**30
+#: nodes in a graph (a Keras MobileNetV3 export has about 1,000)
+MAX_GRAPH_NODES = 100_000

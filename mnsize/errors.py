@@ -83,3 +83,9 @@ class ConfigError(MnsizeError):
     """A configuration a network cannot be built at: a width multiplier or a
     resolution out of range. Whoever knows where it was written (a budgets
     file's line) adds that; otherwise it is reported as it is."""
+
+
+class GraphError(MnsizeError):
+    """A real model (an ONNX file, a PyTorch module) that cannot be read or
+    counted: the message names the file or callable and, where there is one,
+    the node (its op type, name and position)."""

@@ -31,13 +31,17 @@ SHORT_NAMES = {"inverted_residual": "ir"}
 class Layer:
     """One concrete layer: an operation with resolved input and output shapes.
 
-    ``kind`` is one of conv, dw, pw, se, avgpool, dropout, fc. ``block`` names
+    ``kind`` is one of conv, dw, pw, se, avgpool, maxpool, dropout, fc. ``block`` names
     the spec row instance it came from: a ``dwsep`` row yields ``<block>.dw``
     and ``<block>.pw``; an ``inverted_residual`` row ``<block>.expand`` (unless
     the hidden width equals the input's), ``<block>.dw``, ``<block>.se`` (with
     squeeze-and-excite) and ``<block>.project``, whose ``residual`` flag says
     the block's input is added to its output. ``kernel`` and ``stride`` are
-    None where they do not apply (pooling, squeeze-and-excite, dropout, fc).
+    None where they do not apply (global pooling, squeeze-and-excite, dropout,
+    fc); a windowed pooling layer has both. ``dilation`` spaces a convolution's
+    kernel taps; ``groups`` splits its channels (C_in for a depthwise layer).
+    A squeeze-and-excite layer squeezes to ``squeeze`` channels with ``se_act``
+    between its two 1x1 convs and scales its input by ``gate`` of the result.
     """
 
     index: int
@@ -56,6 +60,9 @@ class Layer:
     squeeze: int = 0       # se: the squeezed width
     residual: bool = False  # the block's input is added to this layer's output
     p: float = 0.0         # dropout: the probability
+    dilation: int = 1      # conv, dw, pw: the spacing of the kernel's taps
+    se_act: str = "relu"   # se: the activation between its two 1x1 convs
+    gate: str = "hardsigmoid"  # se: the activation that scales the input
 
     @property
     def activations(self) -> int:
