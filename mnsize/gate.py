@@ -14,10 +14,10 @@ from fractions import Fraction
 
 from .budgets import Budget
 from .costs import count
-from .errors import ConfigError, FileError, show
+from .errors import ConfigError, FileError, GraphError, show
 from .expand import expand
 from .metrics import METRICS
-from .models import load_spec
+from .models import is_onnx, load_onnx, load_spec
 from .sweep import deployed_params, peak_activations
 from .units import DTYPE_BYTES
 
@@ -57,13 +57,19 @@ def measure(budget: Budget, cache: dict | None = None, convention=None) -> tuple
     """The four metrics of the budget's configuration (sizes in bytes at its
     dtype), and the resolution they were measured at."""
     cache = {} if cache is None else cache
-    if budget.model not in cache:
-        cache[budget.model] = load_spec(budget.model)
-    spec = cache[budget.model]
-    resolution = budget.resolution or spec.resolution
     try:
-        layers = expand(spec, budget.alpha, resolution, budget.classes)
-    except ConfigError as exc:
+        if is_onnx(budget.model):
+            key = ("onnx", budget.model, budget.resolution)
+            if key not in cache:
+                cache[key] = load_onnx(budget.model, budget.alpha, budget.resolution, budget.classes)
+            layers, resolution = cache[key].layers, cache[key].config.resolution
+        else:
+            if budget.model not in cache:
+                cache[budget.model] = load_spec(budget.model)
+            spec = cache[budget.model]
+            resolution = budget.resolution or spec.resolution
+            layers = expand(spec, budget.alpha, resolution, budget.classes)
+    except (ConfigError, GraphError) as exc:
         raise FileError(str(exc), file=budget.file, line=budget.line, item=f"budget {show(budget.name)}") from None
     paper = count(layers)
     report = paper if convention is None else count(layers, convention)

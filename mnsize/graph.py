@@ -71,3 +71,19 @@ class Op:
     def where(self) -> str:
         """How an error names it: op type, name and position."""
         return f"node {self.index} ({self.op_type} {self.name!r})"
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One weighted operation, a convolution or a fully connected layer, and
+    its counts by the paper's convention (mult-adds, weights and biases, the
+    BatchNorm after it): the unit ``mnsize verify --against`` compares, since
+    it is what every source has whatever it calls its layers. ``layer`` names
+    the layer (or module) it belongs to."""
+
+    layer: str
+    kind: str            # "conv" or "fc"
+    madds: int
+    params: int
+    bn_params: int
+    shape: tuple[int, ...]  # its output, per image, channels first

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from typing import NamedTuple
 
-from .errors import MnsizeError
+from .errors import GraphError, MnsizeError
 from .expand import Config, Layer, expand, resolution_from_rho, to_alpha
 from .spec import Spec, read_spec
 
@@ -47,7 +47,11 @@ def _is_spec(path: str) -> bool:
 
 
 def is_path(model: str) -> bool:
-    return model.endswith((".yaml", ".yml")) or "/" in model or "\\" in model
+    return model.endswith((".yaml", ".yml", ".onnx", ".ONNX")) or "/" in model or "\\" in model
+
+
+def is_onnx(model: str) -> bool:
+    return model.lower().endswith(".onnx")
 
 
 def spec_path(model: str) -> str:
@@ -79,7 +83,7 @@ def resolve_resolution(spec: Spec, resolution: int | tuple[int, int] | None = No
 
 
 class Network(NamedTuple):
-    spec: Spec
+    spec: Spec | None   # None for an ONNX file
     config: Config
     layers: tuple[Layer, ...]
 
@@ -89,7 +93,32 @@ def load_network(model: str, alpha=1, resolution: int | tuple[int, int] | None =
     """The spec ``model`` names, expanded at ``alpha`` and a resolution (or
     ``rho``; default the spec's), with ``classes`` outputs (default the
     spec's): what every command that counts one network starts from."""
+    if is_onnx(model):
+        return load_onnx(model, alpha, resolution, classes, rho)
     spec = load_spec(model)
     config = Config(model=spec.name, alpha=to_alpha(alpha), resolution=resolve_resolution(spec, resolution, rho),
                     classes=classes or spec.classes)
     return Network(spec, config, expand(spec, config.alpha, config.resolution, config.classes))
+
+
+def load_onnx(path: str, alpha=1, resolution: int | tuple[int, int] | None = None, classes: int | None = None,
+              rho=None) -> Network:
+    """An ONNX file's layers (mnsize.onnxfile, mnsize.graph): one network, at
+    its own width and classes. ``resolution`` sets the input size where the
+    file leaves it symbolic."""
+    if to_alpha(alpha) != 1:
+        raise GraphError(f"{path}: an ONNX file is one network, at its own width: --alpha does not apply "
+                          "(mnsize import writes it as a spec that scales)")
+    if rho is not None:
+        raise GraphError(f"{path}: an ONNX file has no default resolution to scale: give --res, not --rho")
+    if classes is not None:
+        raise GraphError(f"{path}: an ONNX file has its own classes: --classes does not apply")
+    from .sources import read_layers
+
+    if isinstance(resolution, int):
+        resolution = (resolution, resolution)
+    model = read_layers(path, resolution)
+    fcs = [lay for lay in model.layers if lay.kind in ("fc", "pw")]
+    config = Config(model=model.name, alpha=to_alpha(1), resolution=model.resolution,
+                    classes=fcs[-1].out_shape[0] if fcs else 0)
+    return Network(None, config, model.layers)

@@ -17,6 +17,7 @@ from .check import check_command
 from .explain import explain_command
 from .fit import fit_command
 from .grid import grid_command
+from .imports import import_command
 from .latency import latency_command
 from .models import models_command
 from .plot import plot_command
@@ -31,7 +32,7 @@ def cli():
     """Exact mult-adds, parameters and sizing for MobileNets, from YAML layer specs."""
 
 
-for command in (table_command, explain_command, models_command, verify_command, fit_command, grid_command,
+for command in (table_command, explain_command, models_command, verify_command, import_command, fit_command, grid_command,
                 plot_command, check_command, bench_command, profile_command, latency_command):
     cli.add_command(command)
 

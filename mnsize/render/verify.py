@@ -88,3 +88,62 @@ def render_verifications(results: list, device: str, fmt: str, out: IO[str]) -> 
         right={3, 4, 5}, rows=rows,
         notes=[f"{len(results) - bad} of {len(results)} configurations agree with torch in every layer."])
     write_grid(grid, "table", out, row_style=lambda row: None if row[-1].startswith("ok") else "bold red")
+
+
+def _atom(atom) -> dict | None:
+    if atom is None:
+        return None
+    return {"layer": atom.layer, "kind": atom.kind, "madds": atom.madds, "params": atom.params,
+            "bn_params": atom.bn_params, "out": list(atom.shape)}
+
+
+def comparison_json(c) -> dict:
+    return {
+        **head(c.config),
+        "against": c.source,
+        "match": c.match,
+        "bn_folded": c.folded,
+        "spec": dict(zip(("madds", "params", "bn_params"), c.totals("spec"))),
+        "model": dict(zip(("madds", "params", "bn_params"), c.totals("model"))),
+        "layers": [{"spec": _atom(p.spec), "model": _atom(p.model), "match": p.match} for p in c.pairs],
+    }
+
+
+def comparison_grid(c) -> Grid:
+    rows = []
+    for pair in c.pairs:
+        a, b = pair.spec, pair.model
+        if a is None or b is None:
+            known = a or b
+            rows.append([str(pair.position), a.layer if a else "—", b.layer if b else "—", dims(known.shape),
+                         f"{known.madds:,}", f"{known.params:,}", f"{known.bn_params:,}", "MISMATCH: missing"])
+            continue
+        shape = dims(a.shape) if a.shape == b.shape else f"{dims(a.shape)} ≠ {dims(b.shape)}"
+        rows.append([str(pair.position), a.layer, b.layer, shape, _pair(a.madds, b.madds), _pair(a.params, b.params),
+                     _pair(a.bn_params, b.bn_params), "ok" if pair.match else "MISMATCH: " + ", ".join(
+                         pair.differences)])
+    ours, theirs = c.totals("spec"), c.totals("model")
+    verdict = (f"every weighted layer agrees with {c.source}" if c.match else
+               f"{len(c.mismatches)} of {len(c.pairs)} weighted layers differ; the first: "
+               + c.mismatches[0].describe(c.source))
+    notes = [f"{verdict}. Model side: {c.counter}; a ≠ b reads spec ≠ model."]
+    if c.folded:
+        notes.append("The model has no BatchNorm (its exporter folded it into the convolutions' biases): the spec "
+                     "is compared as deployed, each BatchNorm folded into a bias.")
+    return Grid(
+        title=f"{describe(c.config)} vs {c.source}",
+        headers=["#", "spec layer", "model layer", "out C×H×W", "mult-adds", "params", "bn params", "status"],
+        right={0, 4, 5, 6},
+        rows=rows,
+        totals=["", "total", "", "", _pair(ours[0], theirs[0]), _pair(ours[1], theirs[1]),
+                _pair(ours[2], theirs[2]), "ok" if c.match else "MISMATCH"],
+        notes=notes,
+    )
+
+
+def render_comparison(c, fmt: str, out: IO[str]) -> None:
+    """A spec against the real model (verify --against)."""
+    if fmt == "json":
+        dump_json({"schema": "mnsize.verify/1", **comparison_json(c)}, out)
+    else:
+        write_grid(comparison_grid(c), "table", out, row_style=lambda row: None if row[-1] == "ok" else "bold red")

@@ -1,0 +1,301 @@
+"""A real model's layers written back as a spec: the YAML of configs/, with its
+blocks recognised.
+
+``spec_rows`` reads the layers a front-end found (mnsize.graph.to_layers) as a
+table of spec rows: a depthwise conv and the pointwise conv after it are one
+``dwsep`` row; an expansion, a depthwise conv, an optional squeeze-and-excite
+and a linear projection are one ``inverted_residual`` row; consecutive equal
+rows become one row with ``repeat`` (the stride on the first, as in the
+MobileNetV2 table). The imported model is the spec's α = 1. ``spec_text``
+writes the rows as YAML a person can read and edit.
+
+What a spec cannot say (a residual add around anything but one inverted
+residual block, an activation on a projection, a squeeze-and-excite outside a
+block) is refused, naming the layer, rather than written as something else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .errors import GraphError
+from .expand import Layer
+from .width import make_divisible
+
+
+@dataclass
+class _Row:
+    """One spec row being written: its keys in the order they are printed."""
+
+    keys: dict = field(default_factory=dict)
+    first: Layer | None = None   # the layer that names the row in errors
+    comment: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.keys["kind"]
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The spec an import writes: its header and its rows."""
+
+    name: str
+    source: str
+    channels: int
+    resolution: tuple[int, int]
+    classes: int
+    activation: str
+    rows: tuple[dict, ...]
+    comments: tuple[str, ...]
+
+
+def _fail(layer: Layer, source: str, message: str) -> GraphError:
+    return GraphError(f"{source}: layer {layer.name!r}: {message}")
+
+
+def _conv_keys(layer: Layer) -> dict:
+    keys = {"kind": layer.kind}
+    if layer.kind == "conv":
+        keys["kernel"] = layer.kernel
+    elif layer.kind == "dw" and layer.kernel != 3:
+        keys["kernel"] = layer.kernel
+    if layer.kind in ("conv", "pw"):
+        keys["out"] = layer.out_shape[0]
+    if layer.kind == "conv" and layer.groups != 1:
+        keys["groups"] = layer.groups
+    if layer.dilation != 1:
+        keys["dilation"] = layer.dilation
+    keys["stride"] = layer.stride
+    keys["act"] = layer.act
+    if not layer.bn:
+        keys["bn"] = False
+    if layer.bias:
+        keys["bias"] = True
+    return keys
+
+
+def _se_keys(se: Layer, c_in: int, hidden: int) -> object:
+    """The squeeze-and-excite rule that gives ``se.squeeze`` channels at α = 1:
+    MobileNetV3's (make_divisible(hidden // 4, 8), ReLU, hard-sigmoid) where it
+    fits, else a ratio of the block's input or expanded width."""
+    if (se.se_act, se.gate) == ("relu", "hardsigmoid") and se.squeeze == make_divisible(Fraction(hidden // 4), 8):
+        return True
+    keys: dict = {}
+    for of, width in (("input", c_in), ("expanded", hidden)):
+        if se.squeeze == max(1, width // 4):
+            keys = {"ratio": 0.25, "of": of, "divisor": 1, "min": 1}
+            break
+        if se.squeeze == make_divisible(Fraction(width // 4), 8):
+            keys = {"ratio": 0.25, "of": of, "divisor": 8}
+            break
+    else:
+        ratio = Fraction(se.squeeze, hidden)
+        keys = {"ratio": _number(ratio), "of": "expanded", "divisor": 1, "min": 1}
+    keys.update(act=se.se_act, gate=se.gate)
+    return keys
+
+
+def _number(value: Fraction) -> float | int:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | None:
+    """An inverted residual block at the start of ``layers``, as a row, and
+    how many layers it took; None if they do not start one."""
+    i = 0
+    expand = None
+    if layers[0].kind == "pw" and len(layers) > 1 and layers[1].kind == "dw" and not layers[0].residual:
+        expand, i = layers[0], 1
+    if i >= len(layers) or layers[i].kind != "dw":
+        return None
+    dw = layers[i]
+    se = layers[i + 1] if i + 1 < len(layers) and layers[i + 1].kind == "se" else None
+    j = i + (2 if se else 1)
+    if j >= len(layers) or layers[j].kind != "pw":
+        return None
+    project = layers[j]
+    if project.act != "none" or project.stride != 1:
+        return None
+    if expand is not None and (expand.act != dw.act or expand.bn != dw.bn or expand.stride != 1):
+        return None
+    if expand is None and se is None and dw.act == "none":
+        return None
+    if any(lay.bias for lay in (expand, dw, project) if lay is not None):
+        return None
+    if project.bn != dw.bn:
+        return None
+    c_in = (expand or dw).in_shape[0]
+    hidden = dw.in_shape[0]
+    out = project.out_shape[0]
+    keys: dict = {"kind": "inverted_residual"}
+    if dw.kernel != 3:
+        keys["kernel"] = dw.kernel
+    if hidden % c_in == 0:
+        keys["t"] = hidden // c_in
+    else:
+        keys["expand"] = hidden
+    keys["out"] = out
+    if se is not None:
+        keys["se"] = _se_keys(se, c_in, hidden)
+    keys["stride"] = dw.stride
+    keys["act"] = dw.act
+    if not dw.bn:
+        keys["bn"] = False
+    residual = dw.stride == 1 and c_in == out
+    if project.residual != residual:
+        where = "has" if project.residual else "has no"
+        raise _fail(project, source, f"the block {where} a residual add, where a spec's inverted residual "
+                                     f"adds one exactly when the stride is 1 and the widths agree "
+                                     f"({c_in} -> {out}, stride {dw.stride})")
+    return keys, j + 1
+
+
+def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
+    """The spec rows of ``layers``, in order, and the classes of the
+    classifier (0 if the model has none)."""
+    rows: list[dict] = []
+    todo = list(layers)
+    classes = 0
+    while todo:
+        layer = todo[0]
+        if layer.kind in ("pw", "dw"):
+            block = _inverted_residual(todo, source)
+            if block is not None:
+                keys, taken = block
+                rows.append(keys)
+                del todo[:taken]
+                continue
+        if layer.kind == "dw" and len(todo) > 1 and todo[1].kind == "pw":
+            dw, pw = todo[0], todo[1]
+            if (dw.act, dw.bn, dw.bias) == (pw.act, pw.bn, pw.bias) and pw.stride == 1 and not pw.residual \
+                    and not dw.residual and dw.dilation == 1:
+                keys = {"kind": "dwsep"}
+                if dw.kernel != 3:
+                    keys["kernel"] = dw.kernel
+                keys.update(out=pw.out_shape[0], stride=dw.stride, act=dw.act)
+                if not dw.bn:
+                    keys["bn"] = False
+                if dw.bias:
+                    keys["bias"] = True
+                rows.append(keys)
+                del todo[:2]
+                continue
+        if layer.residual:
+            raise _fail(layer, source, "a residual add around layers that are not one inverted residual block "
+                                       "cannot be written as a spec")
+        if layer.kind in ("conv", "dw", "pw"):
+            rows.append(_conv_keys(layer))
+        elif layer.kind == "se":
+            raise _fail(layer, source, "squeeze-and-excite outside an inverted residual block cannot be written "
+                                       "as a spec")
+        elif layer.kind == "avgpool":
+            if layer.kernel is not None or layer.out_shape[1:] != (1, 1):
+                raise _fail(layer, source, "a windowed average pooling cannot be written as a spec (only global "
+                                           "pooling)")
+            rows.append({"kind": "avgpool"})
+        elif layer.kind == "maxpool":
+            rows.append({"kind": "maxpool", "kernel": layer.kernel, "stride": layer.stride})
+        elif layer.kind == "dropout":
+            rows.append({"kind": "dropout", "p": layer.p})
+        elif layer.kind == "fc":
+            keys = {"kind": "fc", "out": layer.out_shape[0]}
+            if not layer.bias:
+                keys["bias"] = False
+            keys["act"] = layer.act
+            rows.append(keys)
+        else:
+            raise _fail(layer, source, f"a layer of kind {layer.kind!r} cannot be written as a spec")
+        del todo[0]
+    fcs = [row for row in rows if row["kind"] == "fc"]
+    if fcs and rows[-1] is fcs[-1] and fcs[-1]["act"] == "none":
+        classes = fcs[-1].pop("out")
+    return _repeats(rows), classes
+
+
+def _repeats(rows: list[dict]) -> list[dict]:
+    """Consecutive equal rows as one row with ``repeat``: the later ones with
+    stride 1, the first with any stride (the MobileNetV2 table's n and s)."""
+    merged: list[dict] = []
+    for row in rows:
+        last = merged[-1] if merged else None
+        if last is not None and row["kind"] in ("conv", "dw", "pw", "dwsep", "inverted_residual") \
+                and row.get("stride", 1) == 1 and _same_but_stride(last, row):
+            last["repeat"] = last.get("repeat", 1) + 1
+            continue
+        merged.append(dict(row))
+    return merged
+
+
+def _same_but_stride(first: dict, row: dict) -> bool:
+    ignore = ("stride", "repeat")
+    return {k: v for k, v in first.items() if k not in ignore} == {k: v for k, v in row.items() if k not in ignore}
+
+
+def imported(layers: tuple[Layer, ...], name: str, source: str) -> Imported:
+    """The spec of ``layers`` (a real model's, at α = 1)."""
+    rows, classes = spec_rows(layers, source)
+    acts = Counter(row["act"] for row in rows if row["kind"] != "fc" and "act" in row)
+    activation = acts.most_common(1)[0][0] if acts else "relu"
+    for row in rows:
+        if row.get("act") == activation and row["kind"] != "fc":
+            del row["act"]
+        elif row["kind"] == "fc" and row.get("act") == "none":
+            del row["act"]
+    first = layers[0]
+    return Imported(name=_spec_name(name), source=source, channels=first.in_shape[0],
+                    resolution=first.in_shape[1:], classes=classes or 1, activation=activation,
+                    rows=tuple(rows), comments=())
+
+
+def _spec_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
+    return cleaned or "imported"
+
+
+_ORDER = ("kind", "kernel", "t", "expand", "out", "groups", "dilation", "se", "stride", "repeat", "act", "bn",
+          "bias", "p")
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def spec_text(spec: Imported) -> str:
+    """The spec as YAML, one flow mapping per row, aligned like configs/."""
+    height, width = spec.resolution
+    resolution = height if height == width else f"[{height}, {width}]"
+    lines = [
+        f"# {spec.name}, imported by mnsize from {spec.source}: the model as it is, at alpha 1.",
+        "# Widths scale with alpha by the rule below (the source records none; this is the",
+        "# MobileNetV2/V3 rule): check another alpha against the real model with mnsize verify --against.",
+        f"name: {spec.name}",
+        f"source: {_quoted(spec.source)}",
+        f"input: {{channels: {spec.channels}, resolution: {resolution}}}",
+        "width: {rule: divisible, divisor: 8}",
+        f"classes: {spec.classes}",
+        f"activation: {spec.activation}",
+        "layers:",
+    ]
+    columns = [key for key in _ORDER if any(key in row for row in spec.rows)]
+    cells = [{key: f"{key}: {_value(row[key])}" for key in columns if key in row} for row in spec.rows]
+    widths = {key: max((len(row[key]) + 2 for row in cells if key in row), default=0) for key in columns}
+    for row in cells:
+        present = [key for key in columns if key in row]
+        parts = [(row[key] + ("," if key != present[-1] else "")).ljust(widths[key]) if key in row
+                 else " " * widths[key] for key in columns]
+        lines.append("  - {" + "".join(parts).rstrip() + "}")
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
