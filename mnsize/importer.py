@@ -160,6 +160,7 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
     rows: list[dict] = []
     todo = list(layers)
     classes = 0
+    pooled = False
     while todo:
         layer = todo[0]
         if layer.kind in ("pw", "dw"):
@@ -187,7 +188,15 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
         if layer.residual:
             raise _fail(layer, source, "a residual add around layers that are not one inverted residual block "
                                        "cannot be written as a spec")
-        if layer.kind in ("conv", "dw", "pw"):
+        if layer.kind == "pw" and layer.in_shape[1:] == (1, 1) and not layer.bn and pooled:
+            # a 1x1 conv on the pooled 1x1 map is a fully connected layer (Keras writes its
+            # classifier so): the same weights and mult-adds, and an fc maps to the classes
+            keys = {"kind": "fc", "out": layer.out_shape[0]}
+            if not layer.bias:
+                keys["bias"] = False
+            keys["act"] = layer.act
+            rows.append(keys)
+        elif layer.kind in ("conv", "dw", "pw"):
             rows.append(_conv_keys(layer))
         elif layer.kind == "se":
             raise _fail(layer, source, "squeeze-and-excite outside an inverted residual block cannot be written "
@@ -197,6 +206,7 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
                 raise _fail(layer, source, "a windowed average pooling cannot be written as a spec (only global "
                                            "pooling)")
             rows.append({"kind": "avgpool"})
+            pooled = True
         elif layer.kind == "maxpool":
             rows.append({"kind": "maxpool", "kernel": layer.kernel, "stride": layer.stride})
         elif layer.kind == "dropout":
@@ -235,8 +245,10 @@ def _same_but_stride(first: dict, row: dict) -> bool:
     return {k: v for k, v in first.items() if k not in ignore} == {k: v for k, v in row.items() if k not in ignore}
 
 
-def imported(layers: tuple[Layer, ...], name: str, source: str) -> Imported:
-    """The spec of ``layers`` (a real model's, at α = 1)."""
+def imported(layers: tuple[Layer, ...], name: str, source: str,
+             input_shape: tuple[int, int, int] | None = None) -> Imported:
+    """The spec of ``layers`` (a real model's, at α = 1) whose input is
+    ``input_shape`` (C, H, W; default: the first layer's input)."""
     rows, classes = spec_rows(layers, source)
     acts = Counter(row["act"] for row in rows if row["kind"] != "fc" and "act" in row)
     activation = acts.most_common(1)[0][0] if acts else "relu"
@@ -245,9 +257,9 @@ def imported(layers: tuple[Layer, ...], name: str, source: str) -> Imported:
             del row["act"]
         elif row["kind"] == "fc" and row.get("act") == "none":
             del row["act"]
-    first = layers[0]
-    return Imported(name=_spec_name(name), source=source, channels=first.in_shape[0],
-                    resolution=first.in_shape[1:], classes=classes or 1, activation=activation,
+    channels, *resolution = input_shape or layers[0].in_shape
+    return Imported(name=_spec_name(name), source=source, channels=channels,
+                    resolution=tuple(resolution), classes=classes or 1, activation=activation,
                     rows=tuple(rows), comments=())
 
 

@@ -49,7 +49,8 @@ def import_command(source, out, force, kwargs, resolution, name):
 
         import_torch()
     model = read_layers(source, resolution, kwargs)
-    text = spec_text(imported(model.layers, name or model.name, os.path.basename(source)))
+    text = spec_text(imported(model.layers, name or model.name, os.path.basename(source),
+                              (model.layers[0].in_shape[0], *model.resolution)))
     parse_spec(text, out)  # what is written reads back as a spec
     write_atomic(out, text)
     click.echo(f"wrote {out}: {model.name}, {len(model.layers)} layers in "
