@@ -32,6 +32,7 @@ class Convention:
     fc_bias: int = 0                # ops per fc output, for an fc with a bias
     pool_in: int = 0                # ops per global-pooling input element
     pool_out: int = 0               # ops per global-pooling output element
+    maxpool_in: int = 0             # ops per max-pooling input element
     mul_per_element: int = 0        # squeeze-and-excite's channel scaling, per element
     add_per_element: int = 0        # a residual add, per element
     rules: str = ""                 # the convention in words
@@ -66,14 +67,16 @@ class Convention:
             parts["biases"] = self.fc_bias * c_out if layer.bias else 0
         elif layer.kind == "avgpool":
             parts["pooling"] = self.pool_in * e_in + self.pool_out * e_out
+        elif layer.kind == "maxpool":
+            parts["pooling"] = self.maxpool_in * e_in
         elif layer.kind == "se":
-            # pooling to C x 1 x 1, a 1x1 conv to s with bias and ReLU, a 1x1 conv back
-            # to C with bias and hard-sigmoid, then the input scaled channel by channel
+            # pooling to C x 1 x 1, a 1x1 conv to s with bias and its activation, a 1x1
+            # conv back to C with bias and the gate, then the input scaled channel by channel
             channels, squeeze = layer.in_shape[0], layer.squeeze
             parts["pooling"] = self.pool_in * e_in + self.pool_out * channels
             parts["biases"] = self.bias_per_element * (squeeze + channels)
-            parts["activations"] = (self.act_per_element.get("relu", 0) * squeeze
-                                    + self.act_per_element.get("hardsigmoid", 0) * channels)
+            parts["activations"] = (self.act_per_element.get(layer.se_act, 0) * squeeze
+                                    + self.act_per_element.get(layer.gate, 0) * channels)
             parts["element-wise"] = self.mul_per_element * e_in
         return parts
 
@@ -97,20 +100,23 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
               "running statistics)"),
     Convention(
         "ptflops", "ptflops 0.7.5 (pytorch backend, its default)", "MACs", bn_params_in_params=2,
-        bn_per_element=2, act_per_element={"relu": 2, "relu6": 1}, bias_per_element=1, fc_bias=1, pool_in=2,
-        rules="BatchNorm 2 per element; ReLU 2 per element (its module hook and its patched F.relu both "
-              "count), ReLU6 1, hard-swish and hard-sigmoid 0; global pooling 2 per input element (module "
-              "hook and patched functional); conv and fc biases 1 per output; element-wise * and + free"),
+        bn_per_element=2, act_per_element={"relu": 2, "relu6": 1, "silu": 1, "gelu": 2}, bias_per_element=1,
+        fc_bias=1, pool_in=2, maxpool_in=2,
+        rules="BatchNorm 2 per element; ReLU and GELU 2 per element (a module hook and a patched functional "
+              "both count), ReLU6 1 (module hook only), SiLU 1 (patched F.silu only), sigmoid, hard-swish and "
+              "hard-sigmoid 0; global and max pooling 2 per input element (module hook and patched "
+              "functional); conv and fc biases 1 per output; element-wise * and + free"),
     Convention(
         "thop", "thop 0.1.1.post2209072238", "MACs", bn_params_in_params=2, bn_per_element=4, pool_in=1, pool_out=1,
         rules="BatchNorm 4 per element (2, doubled for the affine transform); activations free; global "
-              "pooling H*W + 1 per output (one add per input element and a division); biases free"),
+              "pooling H*W + 1 per output (one add per input element and a division); max pooling free; "
+              "biases free"),
     Convention(
         "fvcore", "fvcore 0.1.5.post20221221", "flops", bn_params_in_params=2,
         bn_per_element=2, pool_in=1,
         rules="its 'flops' are multiply-accumulates; BatchNorm (inference) 2 per element; adaptive average "
               "pooling 1 per input element; "
-              "activations, biases, element-wise ops and dropout free"),
+              "activations, max pooling, biases, element-wise ops and dropout free"),
     Convention(
         "torchinfo", "torchinfo 1.8.0", "mult-adds", bn_params_in_params=2, bn_per_channel=2, bias_per_element=1,
         fc_bias=1,

@@ -59,7 +59,8 @@ def conv_cost(layer: Layer) -> Counts:
     K*K*C_in/groups inputs, so mult-adds = K^2 * C_in/groups * C_out * H_out * W_out.
     Weights K^2 * C_in/groups * C_out, plus C_out biases when the layer has them;
     a BatchNorm after it has 2 * C_out parameters (bn_params).
-    Depthwise: groups = C_in = C_out; pointwise: K = 1."""
+    Depthwise: groups = C_in = C_out; pointwise: K = 1. Dilation spaces the
+    same K*K taps further apart: with SAME padding it changes no count."""
     c_in = layer.in_shape[0]
     c_out, h_out, w_out = layer.out_shape
     weights = layer.kernel * layer.kernel * (c_in // layer.groups) * c_out
@@ -84,16 +85,19 @@ def se_cost(layer: Layer) -> Counts:
     """Squeeze-and-excite (Hu et al. 2018, as MobileNetV3 uses it): global
     pooling, a 1x1 conv C -> s with bias, a 1x1 conv s -> C with bias, then a
     channel-wise scale. Both convs run on the pooled 1x1 map, so per image
-    mult-adds = C*s + s*C and weights 2*C*s plus s + C biases; the pooling and
-    the scaling multiply add none, by the paper's convention."""
+    mult-adds = C*s + s*C and weights 2*C*s plus s + C biases; the pooling, the
+    two activations and the scaling multiply add none, by the paper's
+    convention, whatever the activations are (EfficientNet's SiLU and
+    sigmoid as V3's ReLU and hard-sigmoid)."""
     channels, squeeze = layer.in_shape[0], layer.squeeze
     return Counts(madds=2 * channels * squeeze, params=2 * channels * squeeze + squeeze + channels, bn_params=0)
 
 
-@formula("avgpool", "dropout")
+@formula("avgpool", "maxpool", "dropout")
 def free_cost(layer: Layer) -> Counts:
-    """Global average pooling and dropout: no mult-adds and no parameters (the
-    paper counts pooling's additions as free, like BatchNorm and activations)."""
+    """Global average pooling, windowed max pooling and dropout: no mult-adds
+    and no parameters (the paper counts pooling's additions and comparisons
+    as free, like BatchNorm and activations)."""
     return Counts(0, 0, 0)
 
 

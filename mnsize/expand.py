@@ -5,7 +5,8 @@ spatial size) and emits concrete layers whose every channel count and H x W is
 resolved. Everything downstream (costs, rendering, the torch builder) sees only
 these final numbers.
 
-Spatial sizes follow SAME padding: out = ceil(in / stride).
+Spatial sizes follow SAME padding: out = ceil(in / stride), for convolutions
+(dilated ones too) and windowed pooling alike.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from .bounds import MAX_ALPHA, MAX_SIDE
 from .errors import ConfigError, SpecError, show
 from .spec import LayerSpec, Spec
 from .units import UnitError, parse_decimal
-from .width import make_divisible
 
 Shape = tuple[int, int, int]  # (channels, height, width)
 
@@ -42,6 +42,8 @@ class Layer:
     kernel taps; ``groups`` splits its channels (C_in for a depthwise layer).
     A squeeze-and-excite layer squeezes to ``squeeze`` channels with ``se_act``
     between its two 1x1 convs and scales its input by ``gate`` of the result.
+    ``drop_path`` is the probability that training drops the branch a
+    residual layer's add closes (stochastic depth; nothing at inference).
     """
 
     index: int
@@ -63,6 +65,7 @@ class Layer:
     dilation: int = 1      # conv, dw, pw: the spacing of the kernel's taps
     se_act: str = "relu"   # se: the activation between its two 1x1 convs
     gate: str = "hardsigmoid"  # se: the activation that scales the input
+    drop_path: float = 0.0  # residual: the probability training drops the block's branch
 
     @property
     def activations(self) -> int:
@@ -197,20 +200,26 @@ class _Builder:
         stride = row.stride if repeat == 0 else 1
         strided = (math.ceil(height / stride), math.ceil(width / stride))
         if row.kind == "conv":
-            return self.emit(row, block, block, "conv", shape, (self.width(row, channels), *strided), row.kernel,
-                             stride)
+            out = self.width(row, channels)
+            self.check_groups(row, channels, out)
+            return self.emit(row, block, block, "conv", shape, (out, *strided), row.kernel, stride, row.groups,
+                             dilation=row.dilation)
         if row.kind == "pw":
             return self.emit(row, block, block, "pw", shape, (self.width(row, channels), *strided), 1, stride)
         if row.kind == "dw":
-            return self.emit(row, block, block, "dw", shape, (channels, *strided), row.kernel, stride, channels)
+            return self.emit(row, block, block, "dw", shape, (channels, *strided), row.kernel, stride, channels,
+                             dilation=row.dilation)
         if row.kind == "dwsep":
             mid = self.emit(row, f"{block}.dw", block, "dw", shape, (channels, *strided), row.kernel, stride,
-                            channels)
+                            channels, dilation=row.dilation)
             return self.emit(row, f"{block}.pw", block, "pw", mid, (self.width(row, channels), *strided), 1, 1)
         if row.kind == "inverted_residual":
             return self.inverted_residual(row, block, shape, stride, strided)
         if row.kind == "avgpool":
             return self.emit(row, block, block, "avgpool", shape, (channels, 1, 1), None, None, act="none")
+        if row.kind == "maxpool":
+            return self.emit(row, block, block, "maxpool", shape, (channels, *strided), row.kernel, stride,
+                             act="none")
         if row.kind == "dropout":
             return self.emit(row, block, block, "dropout", shape, shape, None, None, act="none", p=row.p)
         if row.kind == "fc":
@@ -218,22 +227,35 @@ class _Builder:
         raise SpecError(f"no expansion rule for layer kind {show(row.kind)}", file=self.spec.file, line=row.line,
                         layer=row.position, key="kind")
 
+    def check_groups(self, row: LayerSpec, c_in: int, c_out: int) -> None:
+        """A grouped conv's groups must divide its input and output widths,
+        which are known only once alpha has been applied."""
+        for side, channels in (("input", c_in), ("output", c_out)):
+            if channels % row.groups:
+                raise SpecError(
+                    f"groups={row.groups} does not divide the {channels} {side} channels at alpha="
+                    f"{float(self.alpha):g}", file=self.spec.file, line=row.line, layer=row.position,
+                    layer_label=row.label, key="groups")
+
     def inverted_residual(self, row: LayerSpec, block: str, shape: Shape, stride: int,
                           strided: tuple[int, int]) -> Shape:
         """MobileNetV2's block (Sandler et al. 2018), with V3's options (Howard et
-        al. 2019): a 1x1 expansion to the hidden width (none when it equals the
-        input's), a depthwise KxK conv with the stride, optional squeeze-and-
-        excite, and a linear 1x1 projection; the input is added to the output
-        when the stride is 1 and the widths agree."""
+        al. 2019) and EfficientNet's (Tan & Le 2019): a 1x1 expansion to the
+        hidden width (none when it equals the input's), a depthwise KxK conv
+        with the stride (and dilation), optional squeeze-and-excite as the
+        row's rule sizes it, and a linear 1x1 projection; the input is added to
+        the output when the stride is 1 and the widths agree."""
         c_in = shape[0]
         hidden = max(1, round(c_in * row.t)) if row.t else self.scaled(row, row.expand, "expand")
         out = self.scaled(row, row.out)
         if hidden != c_in:
             shape = self.emit(row, f"{block}.expand", block, "pw", shape, (hidden, *shape[1:]), 1, 1)
-        shape = self.emit(row, f"{block}.dw", block, "dw", shape, (hidden, *strided), row.kernel, stride, hidden)
-        if row.se:
-            # torchvision's rule: the squeeze is make_divisible(hidden // 4, 8)
-            shape = self.emit(row, f"{block}.se", block, "se", shape, shape, None, None, act="relu",
-                              squeeze=make_divisible(Fraction(hidden // 4), 8), bias=True)
+        shape = self.emit(row, f"{block}.dw", block, "dw", shape, (hidden, *strided), row.kernel, stride, hidden,
+                          dilation=row.dilation)
+        if row.se is not None:
+            rule = row.se
+            shape = self.emit(row, f"{block}.se", block, "se", shape, shape, None, None, act=rule.act, bias=True,
+                              squeeze=rule.squeeze(c_in, hidden), se_act=rule.act, gate=rule.gate)
+        residual = stride == 1 and c_in == out
         return self.emit(row, f"{block}.project", block, "pw", shape, (out, *strided), 1, 1, act="none",
-                         residual=stride == 1 and c_in == out)
+                         residual=residual, drop_path=row.drop_path if residual else 0.0)

@@ -21,6 +21,7 @@ file and, where they apply, the line, the layer (1-based position in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -28,31 +29,37 @@ from fractions import Fraction
 
 from .bounds import MAX_CHANNELS, MAX_DIVISOR, MAX_EXPANDED, MAX_KERNEL, MAX_LAYERS, MAX_REPEAT, MAX_SIDE, MAX_STRIDE
 from .errors import SpecError, show
-from .width import RULES, WidthRule
+from .width import RULES, SQUEEZE_OF, SqueezeRule, WidthRule
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 #: Layer kinds a spec may use, with the keys each accepts beyond ``kind``.
 #: ``None`` marks a required key; any other value is the default.
 _CONV_KEYS = {"name": "", "repeat": 1, "stride": 1, "bn": True, "act": "", "bias": False}
 LAYER_KEYS: dict[str, dict[str, object]] = {
-    "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True},
-    "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True},
-    "dw": {**_CONV_KEYS, "kernel": 3},
+    "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True, "groups": 1, "dilation": 1},
+    "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True, "dilation": 1},
+    "dw": {**_CONV_KEYS, "kernel": 3, "dilation": 1},
     "pw": {**_CONV_KEYS, "out": 0, "t": 0, "scale": True},
     "inverted_residual": {"name": "", "repeat": 1, "stride": 1, "bn": True, "act": "", "out": None, "t": 0,
-                          "expand": 0, "kernel": 3, "se": False, "scale": True},
+                          "expand": 0, "kernel": 3, "se": False, "scale": True, "dilation": 1, "drop_path": 0},
     "avgpool": {"name": ""},
+    "maxpool": {"name": "", "kernel": None, "stride": 1},
     "dropout": {"name": "", "p": None},
     "fc": {"name": "", "out": 0, "scale": True, "bias": True, "act": "none"},
 }
 #: exactly one of each pair, where a kind has both
 ALTERNATIVES = {"pw": ("out", "t"), "inverted_residual": ("t", "expand")}
-ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "none")
+ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu", "none")
 SCALES = {True: "alpha", False: "none", "up": "up"}
-TOP_KEYS = ("name", "title", "source", "input", "width", "classes", "activation", "layers")
-#: the most each whole-number key may be (mnsize.bounds); a width, MAX_CHANNELS
+TOP_KEYS = ("name", "title", "source", "input", "width", "depth", "classes", "activation", "se", "layers")
+#: the rows whose repeat the depth multiplier scales (EfficientNet's blocks)
+DEPTH_KINDS = ("inverted_residual", "dwsep")
+#: a squeeze-and-excite mapping's keys, and the SqueezeRule field each sets
+SE_KEYS = {"ratio": "ratio", "of": "of", "divisor": "divisor", "min": "minimum", "act": "act", "gate": "gate"}
+#: the most each whole-number key may be (mnsize.bounds); a width or a group count, MAX_CHANNELS; a
+#: dilation spaces taps as a stride spaces positions
 LIMITS = {"repeat": MAX_REPEAT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "resolution": MAX_SIDE,
-          "divisor": MAX_DIVISOR, "min": MAX_CHANNELS}
+          "divisor": MAX_DIVISOR, "min": MAX_CHANNELS, "dilation": MAX_STRIDE}
 
 
 @dataclass(frozen=True)
@@ -64,8 +71,12 @@ class LayerSpec:
     says how alpha applies to ``out`` and ``expand``: 'alpha' (the width rule
     at alpha), 'none' (as written) or 'up' (at max(1, alpha)). ``t`` is an
     expansion factor over the input channels (0: none); ``expand`` an
-    inverted residual's hidden width; ``se`` adds squeeze-and-excite; ``p`` is
-    a dropout probability.
+    inverted residual's hidden width; ``se`` is the squeeze-and-excite rule of
+    an inverted residual (None: none); ``p`` is a dropout probability.
+    ``groups`` splits a conv's channels, ``dilation`` spaces a spatial
+    kernel's taps, ``drop_path`` is the probability that training drops an
+    inverted residual's branch (stochastic depth: no cost). ``repeat`` is
+    the table's, times the spec's depth multiplier for block rows.
     """
 
     kind: str
@@ -82,8 +93,11 @@ class LayerSpec:
     bias: bool
     t: Fraction = Fraction(0)
     expand: int = 0
-    se: bool = False
+    se: SqueezeRule | None = None
     p: float = 0.0
+    groups: int = 1
+    dilation: int = 1
+    drop_path: float = 0.0
 
     @property
     def label(self) -> str:
@@ -101,6 +115,7 @@ class Spec:
     width: WidthRule
     classes: int
     layers: tuple[LayerSpec, ...]
+    depth: Fraction = Fraction(1)  # the depth multiplier the block rows' repeats were scaled by
 
 
 # --------------------------------------------------------------------------- loading
@@ -176,13 +191,13 @@ class _Validator:
             raise self.fail(f"expected an integer from {minimum} to {maximum:,}, got {show(value)}", key, **where)
         return value
 
-    def ratio(self, value: object, key: str, **where) -> Fraction:
+    def ratio(self, value: object, key: str, maximum: int = 1000, **where) -> Fraction:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
                 isinstance(value, float) and not math.isfinite(value)):
             raise self.fail(f"expected a positive number, got {show(value)}", key, **where)
         ratio = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
-        if not 0 < ratio <= 1000:
-            raise self.fail(f"expected a number > 0 and <= 1000, got {show(value)}", key, **where)
+        if not 0 < ratio <= maximum:
+            raise self.fail(f"expected a number > 0 and <= {maximum}, got {show(value)}", key, **where)
         return ratio
 
     def boolean(self, value: object, key: str, **where) -> bool:
@@ -215,16 +230,21 @@ class _Validator:
         name = self.text(data["name"], "name")
         in_channels, resolution = self.input(data["input"])
         activation = self.choice(data.get("activation", "relu"), "activation", ACTIVATIONS)
+        depth = self.ratio(data["depth"], "depth") if "depth" in data else Fraction(1)
+        se = self.squeeze(data["se"], SqueezeRule(), "se") if "se" in data else SqueezeRule()
         layers = data["layers"]
         if not isinstance(layers, list) or not layers:
             raise self.fail("expected a non-empty list of layers", "layers")
         if len(layers) > MAX_LAYERS:
             raise self.fail(f"{len(layers):,} layers; a spec may have at most {MAX_LAYERS:,}", "layers")
-        rows = tuple(self.layer(entry, i, activation) for i, entry in enumerate(layers, 1))
+        rows = tuple(self.layer(entry, i, activation, se) for i, entry in enumerate(layers, 1))
+        # EfficientNet's depth rule (Tan & Le 2019): a block row's repeat becomes ceil(repeat x depth)
+        rows = tuple(dataclasses.replace(row, repeat=math.ceil(row.repeat * depth)) if row.kind in DEPTH_KINDS
+                     else row for row in rows)
         expanded = sum(row.repeat for row in rows)
         if expanded > MAX_EXPANDED:
             raise self.fail(f"the table repeats to {expanded:,} rows; a spec may have at most {MAX_EXPANDED:,}",
-                            "layers")
+                            "depth" if depth != 1 else "layers")
         return Spec(
             name=name,
             title=self.text(data.get("title", name), "title"),
@@ -235,6 +255,7 @@ class _Validator:
             width=self.width(data["width"]),
             classes=self.integer(data["classes"], "classes"),
             layers=rows,
+            depth=depth,
         )
 
     def input(self, value: object) -> tuple[int, tuple[int, int]]:
@@ -270,8 +291,28 @@ class _Validator:
             return WidthRule("floor", minimum=self.integer(value.get("min", 0), "width.min", minimum=0))
         return WidthRule("divisible", divisor=self.integer(value.get("divisor", 8), "width.divisor"))
 
+    def squeeze(self, value: object, base: SqueezeRule, key: str, **where) -> SqueezeRule:
+        """A squeeze-and-excite mapping (SE_KEYS), each key given replacing
+        ``base``'s."""
+        if not isinstance(value, dict):
+            raise self.fail(f"expected a mapping such as {{ratio: 0.25, of: input}}, got {show(value)}", key, **where)
+        fields = {}
+        for name, given in value.items():
+            sub = f"{key}.{name}"
+            if name not in SE_KEYS:
+                raise self.fail(f"unknown key for squeeze-and-excite (expected {', '.join(SE_KEYS)})", sub, **where)
+            if name == "ratio":  # a squeeze: at most the width it is a ratio of
+                fields["ratio"] = self.ratio(given, sub, maximum=1, **where)
+            elif name == "of":
+                fields["of"] = self.choice(given, sub, SQUEEZE_OF, **where)
+            elif name in ("act", "gate"):
+                fields[name] = self.choice(given, sub, ACTIVATIONS, **where)
+            else:
+                fields[SE_KEYS[name]] = self.integer(given, sub, **where)
+        return dataclasses.replace(base, **fields)
+
     # -- one row of the layers table
-    def layer(self, entry: object, position: int, activation: str) -> LayerSpec:
+    def layer(self, entry: object, position: int, activation: str, se_rule: SqueezeRule) -> LayerSpec:
         """One row of ``layers``: its kind and keys, then each value. The checks
         run in this order, so that a row with several problems always reports
         the same one."""
@@ -285,16 +326,20 @@ class _Validator:
         kernel = self.layer_kernel(row)
         scale = self.layer_scale(row)
         t = self.ratio(row.given["t"], "t", **row.where) if "t" in row.given else Fraction(0)
-        p = self.layer_p(row)
+        p = self.layer_probability(row, "p")
         stride = self.layer_integer(row, "stride", absent=1)
         repeat = self.layer_integer(row, "repeat", absent=1)
         bn = self.layer_flag(row, "bn")
         bias = self.layer_flag(row, "bias")
         expand = self.layer_integer(row, "expand", absent=0)
-        se = self.layer_flag(row, "se")
+        se = self.layer_se(row, se_rule)
+        groups = self.layer_integer(row, "groups", absent=1)
+        dilation = self.layer_integer(row, "dilation", absent=1)
+        drop_path = self.layer_probability(row, "drop_path")
         return LayerSpec(kind=row.kind, position=position, line=line_of(self.layer_node(position)), name=name,
                          out=out, kernel=kernel, stride=stride, repeat=repeat, scale=scale, bn=bn, act=act,
-                         bias=bias, t=t, expand=expand, se=se, p=p)
+                         bias=bias, t=t, expand=expand, se=se, p=p, groups=groups, dilation=dilation,
+                         drop_path=drop_path)
 
     def layer_node(self, position: int):
         """The YAML node of the row at ``position``, for its line number."""
@@ -383,12 +428,25 @@ class _Validator:
             raise self.fail(f"expected true, false or up, got {show(scale)}", "scale", **row.where)
         return SCALES[scale]
 
-    def layer_p(self, row: _Row) -> float:
-        """A dropout probability in [0, 1); 0 for other kinds."""
-        if "p" not in row.schema:
+    def layer_probability(self, row: _Row, key: str) -> float:
+        """A probability in [0, 1) (dropout's ``p``, ``drop_path``); 0 for a
+        kind without the key."""
+        if key not in row.schema:
             return 0.0
-        p = row.value("p")
+        p = row.value(key)
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise self.fail(f"expected a probability in [0, 1), got {show(p)}", "p", **row.where)
+            raise self.fail(f"expected a probability in [0, 1), got {show(p)}", key, **row.where)
         return float(p)
+
+    def layer_se(self, row: _Row, rule: SqueezeRule) -> SqueezeRule | None:
+        """An inverted residual's squeeze-and-excite: false (none), true (the
+        spec's rule, by default MobileNetV3's) or a mapping of keys that
+        replace the spec's rule's; None for other kinds."""
+        value = row.given.get("se", False)
+        if isinstance(value, bool):
+            return rule if value else None
+        if isinstance(value, dict):
+            return self.squeeze(value, rule, "se", **row.where)
+        raise self.fail(f"expected true, false or a mapping such as {{ratio: 0.25, of: input}}, got {show(value)}",
+                        "se", **row.where)
 

@@ -53,3 +53,34 @@ def make_divisible(value: Fraction, divisor: int = 8) -> int:
     if rounded < Fraction(9, 10) * value:
         rounded += divisor
     return rounded
+
+
+#: what a squeeze-and-excite rule's width is a ratio of
+SQUEEZE_OF = ("input", "expanded")
+
+
+@dataclass(frozen=True)
+class SqueezeRule:
+    """How wide a squeeze-and-excite block squeezes (Hu et al. 2018), and its
+    two activations.
+
+    The squeezed width is ``max(minimum, make_divisible(floor(ratio x w),
+    divisor))`` with ``w`` the block's input width (``of="input"``) or its
+    expanded width (``of="expanded"``), both already at alpha. The defaults are
+    torchvision's MobileNetV3 rule, make_divisible(expanded // 4, 8), with
+    ReLU between the two 1x1 convs and a hard-sigmoid gate; EfficientNet's is
+    ratio 1/4 of the input, divisor 1 (a plain floor, at least 1), SiLU and a
+    sigmoid gate: max(1, input // 4).
+    """
+
+    ratio: Fraction = Fraction(1, 4)
+    of: str = "expanded"
+    divisor: int = 8
+    minimum: int = 1
+    act: str = "relu"
+    gate: str = "hardsigmoid"
+
+    def squeeze(self, c_in: int, expanded: int) -> int:
+        width = c_in if self.of == "input" else expanded
+        # make_divisible of a whole number to divisor 1 is the number itself (at least 1)
+        return max(self.minimum, make_divisible(Fraction(math.floor(self.ratio * width)), self.divisor))

@@ -47,13 +47,13 @@ def test_spec_path_and_builtin_agree(tmp_path):
      "bad.yaml:7: layer 1 (conv): key 'out': expected an integer from 1 to 1,000,000, got True"),
     ("  - {kind: conv, kernel: 3, out: 8}\n  - {kind: sepconv, out: 8}\n",
      "bad.yaml:8: layer 2: key 'kind': unknown layer kind 'sepconv' (expected one of conv, dwsep, dw, pw, "
-     "inverted_residual, avgpool, dropout, fc)"),
+     "inverted_residual, avgpool, maxpool, dropout, fc)"),
     ("  - {kind: dwsep, out: 8, strides: 2}\n",
      "bad.yaml:7: layer 1 (dwsep): key 'strides': unknown key for a dwsep layer"),
     ("  - {kind: conv, out: 8}\n", "bad.yaml:7: layer 1 (conv): key 'kernel': a conv layer needs 'kernel'"),
     ("  - {out: 8}\n", "bad.yaml:7: layer 1: missing key 'kind'"),
     ("  - 42\n", "bad.yaml:7: layer 1: expected a mapping"),
-    ("  - {kind: dw, act: gelu}\n", "bad.yaml:7: layer 1 (dw): key 'act': expected one of relu, relu6"),
+    ("  - {kind: dw, act: swish}\n", "bad.yaml:7: layer 1 (dw): key 'act': expected one of relu, relu6"),
     ("  - {kind: dw, repeat: 0}\n", "bad.yaml:7: layer 1 (dw): key 'repeat': expected an integer from 1 to 1,000, got 0"),
     ("  - {kind: dw, bn: 1}\n", "bad.yaml:7: layer 1 (dw): key 'bn': expected true or false, got 1"),
     ("  - {kind: dw, name: 'a b'}\n", "bad.yaml:7: layer 1 (dw a b): key 'name': expected letters"),
@@ -116,7 +116,7 @@ def test_file_errors(tmp_path):
 
 
 def test_unknown_model_lists_builtins():
-    with pytest.raises(MnsizeError, match="unknown model 'mobilenet_v9': built-in models are mobilenet_v1, "):
+    with pytest.raises(MnsizeError, match="unknown model 'mobilenet_v9': built-in models are efficientnet_b0, mnasnet1_0, mobilenet_v1, "):
         load_spec("mobilenet_v9")
 
 

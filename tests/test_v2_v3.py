@@ -123,12 +123,12 @@ def test_v2_budgets_gate(tmp_path):
     ("  - {kind: inverted_residual, out: 8}\n", "needs exactly one of 't' and 'expand'"),
     ("  - {kind: inverted_residual, t: 6, expand: 32, out: 8}\n", "needs exactly one of 't' and 'expand'"),
     ("  - {kind: inverted_residual, t: 0, out: 8}\n", "key 't': expected a number > 0"),
-    ("  - {kind: inverted_residual, t: 6, out: 8, se: 1}\n", "key 'se': expected true or false"),
+    ("  - {kind: inverted_residual, t: 6, out: 8, se: 1}\n", "key 'se': expected true, false or a mapping"),
     ("  - {kind: pw, out: 8, t: 2}\n", "needs exactly one of 'out' and 't'"),
     ("  - {kind: pw, out: 8, scale: down}\n", "key 'scale': expected true, false or up"),
     ("  - {kind: dropout}\n", "a dropout layer needs 'p'"),
     ("  - {kind: dropout, p: 1.5}\n", "key 'p': expected a probability in [0, 1)"),
-    ("  - {kind: dw, act: swish}\n", "key 'act': expected one of relu, relu6, hardswish, hardsigmoid, none"),
+    ("  - {kind: dw, act: swish}\n", "key 'act': expected one of relu, relu6, hardswish, hardsigmoid, silu, sigmoid, gelu, none"),
 ])
 def test_new_spec_errors(tiny, layers, fragment):
     from mnsize import SpecError
