@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from .errors import GraphError
 from .expand import Layer
-from .width import make_divisible
+from .width import SqueezeRule
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Imported:
     classes: int
     activation: str
     rows: tuple[dict, ...]
-    comments: tuple[str, ...]
+    se: dict | None      # the squeeze-and-excite rule that `se: true` means, where not MobileNetV3's
 
 
 def _fail(layer: Layer, source: str, message: str) -> GraphError:
@@ -67,7 +67,7 @@ def _conv_keys(layer: Layer) -> dict:
         keys["out"] = layer.out_shape[0]
     if layer.kind == "conv" and layer.groups != 1:
         keys["groups"] = layer.groups
-    if layer.dilation != 1:
+    if layer.dilation != 1 and layer.kind != "pw":
         keys["dilation"] = layer.dilation
     keys["stride"] = layer.stride
     keys["act"] = layer.act
@@ -78,29 +78,51 @@ def _conv_keys(layer: Layer) -> dict:
     return keys
 
 
-def _se_keys(se: Layer, c_in: int, hidden: int) -> object:
-    """The squeeze-and-excite rule that gives ``se.squeeze`` channels at α = 1:
-    MobileNetV3's (make_divisible(hidden // 4, 8), ReLU, hard-sigmoid) where it
-    fits, else a ratio of the block's input or expanded width."""
-    if (se.se_act, se.gate) == ("relu", "hardsigmoid") and se.squeeze == make_divisible(Fraction(hidden // 4), 8):
-        return True
-    keys: dict = {}
-    for of, width in (("input", c_in), ("expanded", hidden)):
-        if se.squeeze == max(1, width // 4):
-            keys = {"ratio": 0.25, "of": of, "divisor": 1, "min": 1}
-            break
-        if se.squeeze == make_divisible(Fraction(width // 4), 8):
-            keys = {"ratio": 0.25, "of": of, "divisor": 8}
-            break
-    else:
-        ratio = Fraction(se.squeeze, hidden)
-        keys = {"ratio": _number(ratio), "of": "expanded", "divisor": 1, "min": 1}
-    keys.update(act=se.se_act, gate=se.gate)
-    return keys
+def _se_candidates(se: Layer, hidden: int) -> list[tuple[Fraction, str, int]]:
+    """Squeeze rules to try, as (ratio, of, divisor): a quarter of the block's
+    expanded or input width rounded to 8 or floored (MobileNetV3's,
+    EfficientNet's), then the exact ratio of the expanded width."""
+    candidates = [(Fraction(1, 4), of, divisor) for of in ("expanded", "input") for divisor in (8, 1)]
+    ratio = Fraction(se.squeeze, hidden)
+    if ratio <= 1 and _decimal(ratio) is not None:
+        candidates.append((ratio, "expanded", 1))
+    return candidates
 
 
-def _number(value: Fraction) -> float | int:
-    return int(value) if value.denominator == 1 else float(value)
+def _fits(candidate: tuple[Fraction, str, int], se: Layer, c_in: int, hidden: int) -> bool:
+    ratio, of, divisor = candidate
+    rule = SqueezeRule(ratio=ratio, of=of, divisor=divisor, minimum=1, act=se.se_act, gate=se.gate)
+    return rule.squeeze(c_in, hidden) == se.squeeze
+
+
+def _se_rules(blocks: list[tuple[dict, Layer, int, int]], source: str) -> None:
+    """Each block's squeeze-and-excite rule (mnsize.width.SqueezeRule) that
+    gives its squeezed width at α = 1: one rule for every block where one
+    fits them all, else the first that fits each."""
+    def keys(candidate, se):
+        ratio, of, divisor = candidate
+        return {"ratio": _decimal(ratio), "of": of, "divisor": divisor, "min": 1, "act": se.se_act, "gate": se.gate}
+
+    shared = [c for c in _se_candidates(blocks[0][1], blocks[0][3]) if all(_fits(c, *b[1:]) for b in blocks)] if blocks else []
+    for row, se, c_in, hidden in blocks:
+        fitting = shared or [c for c in _se_candidates(se, hidden) if _fits(c, se, c_in, hidden)]
+        if not fitting:
+            raise _fail(se, source, f"squeezes {hidden} channels to {se.squeeze}, which no ratio of the block's "
+                                    f"input or expanded width written in a few decimals gives")
+        row["se"] = keys(fitting[0], se)
+
+
+def _decimal(value: Fraction) -> float | None:
+    """``value`` as a float that reads back exactly (a decimal of at most six
+    places), else None."""
+    for places in range(7):
+        if (value * 10 ** places).denominator == 1:
+            return float(value) if places else int(value)
+    return None
+
+
+#: what `se: true` means when a spec gives no `se` of its own (MobileNetV3's rule)
+_V3_SQUEEZE = {"ratio": 0.25, "of": "expanded", "divisor": 8, "min": 1, "act": "relu", "gate": "hardsigmoid"}
 
 
 def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | None:
@@ -134,13 +156,15 @@ def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | N
     keys: dict = {"kind": "inverted_residual"}
     if dw.kernel != 3:
         keys["kernel"] = dw.kernel
+    if dw.dilation != 1:
+        keys["dilation"] = dw.dilation
     if hidden % c_in == 0:
         keys["t"] = hidden // c_in
     else:
         keys["expand"] = hidden
     keys["out"] = out
     if se is not None:
-        keys["se"] = _se_keys(se, c_in, hidden)
+        keys["se"] = (se, c_in, hidden)  # its rule is chosen with the other blocks' (_se_rules)
     keys["stride"] = dw.stride
     keys["act"] = dw.act
     if not dw.bn:
@@ -173,10 +197,12 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
         if layer.kind == "dw" and len(todo) > 1 and todo[1].kind == "pw":
             dw, pw = todo[0], todo[1]
             if (dw.act, dw.bn, dw.bias) == (pw.act, pw.bn, pw.bias) and pw.stride == 1 and not pw.residual \
-                    and not dw.residual and dw.dilation == 1:
+                    and not dw.residual:
                 keys = {"kind": "dwsep"}
                 if dw.kernel != 3:
                     keys["kernel"] = dw.kernel
+                if dw.dilation != 1:
+                    keys["dilation"] = dw.dilation
                 keys.update(out=pw.out_shape[0], stride=dw.stride, act=dw.act)
                 if not dw.bn:
                     keys["bn"] = False
@@ -220,6 +246,7 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
         else:
             raise _fail(layer, source, f"a layer of kind {layer.kind!r} cannot be written as a spec")
         del todo[0]
+    _se_rules([(row, *row["se"]) for row in rows if "se" in row], source)
     fcs = [row for row in rows if row["kind"] == "fc"]
     if fcs and rows[-1] is fcs[-1] and fcs[-1]["act"] == "none":
         classes = fcs[-1].pop("out")
@@ -257,10 +284,18 @@ def imported(layers: tuple[Layer, ...], name: str, source: str,
             del row["act"]
         elif row["kind"] == "fc" and row.get("act") == "none":
             del row["act"]
+    rules = [row["se"] for row in rows if "se" in row]
+    se = rules[0] if rules and all(rule == rules[0] for rule in rules) else None
+    if se is not None:
+        for row in rows:
+            if "se" in row:
+                row["se"] = True
+        if se == _V3_SQUEEZE:
+            se = None
     channels, *resolution = input_shape or layers[0].in_shape
     return Imported(name=_spec_name(name), source=source, channels=channels,
                     resolution=tuple(resolution), classes=classes or 1, activation=activation,
-                    rows=tuple(rows), comments=())
+                    rows=tuple(rows), se=se)
 
 
 def _spec_name(name: str) -> str:
@@ -296,6 +331,7 @@ def spec_text(spec: Imported) -> str:
         "width: {rule: divisible, divisor: 8}",
         f"classes: {spec.classes}",
         f"activation: {spec.activation}",
+        *([f"se: {_value(spec.se)}"] if spec.se else []),
         "layers:",
     ]
     columns = [key for key in _ORDER if any(key in row for row in spec.rows)]

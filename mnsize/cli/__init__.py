@@ -17,7 +17,7 @@ from .check import check_command
 from .explain import explain_command
 from .fit import fit_command
 from .grid import grid_command
-from .imports import import_command
+from .import_ import import_command
 from .latency import latency_command
 from .models import models_command
 from .plot import plot_command
