@@ -146,9 +146,8 @@ def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | N
         return None
     if expand is None and se is None and dw.act == "none":
         return None
-    if any(lay.bias for lay in (expand, dw, project) if lay is not None):
-        return None
-    if project.bn != dw.bn:
+    convs = [lay for lay in (expand, dw, project) if lay is not None]
+    if len({(lay.bn, lay.bias) for lay in convs}) != 1:
         return None
     c_in = (expand or dw).in_shape[0]
     hidden = dw.in_shape[0]
@@ -169,6 +168,8 @@ def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | N
     keys["act"] = dw.act
     if not dw.bn:
         keys["bn"] = False
+    if dw.bias:  # BatchNorm folded into the convolutions by the exporter
+        keys["bias"] = True
     residual = dw.stride == 1 and c_in == out
     if project.residual != residual:
         where = "has" if project.residual else "has no"

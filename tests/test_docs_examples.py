@@ -81,12 +81,36 @@ def examples() -> list:
 EXAMPLES = examples()
 
 
+_EXPORTS: dict[str, bytes] = {}
+
+
+def exported_v2() -> bytes:
+    """docs/real-models.md's mobilenet_v2.onnx: the built-in MobileNetV2 built in
+    PyTorch and exported by torch.onnx.export in eval mode (once per run)."""
+    if "v2" not in _EXPORTS:
+        import io
+        import warnings
+
+        torch = pytest.importorskip("torch")
+        from mnsize.nn import build_model
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(build_model("mobilenet_v2").eval(), (torch.zeros(1, 3, 224, 224),), buffer,
+                              dynamo=False)
+        _EXPORTS["v2"] = buffer.getvalue()
+    return _EXPORTS["v2"]
+
+
 def run(argv: list[str], tmp_path, monkeypatch) -> str:
     from mnsize.cli import cli
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     (tmp_path / "my.yaml").write_text(MY_YAML, encoding="utf-8")
+    if "mobilenet_v2.onnx" in argv:
+        (tmp_path / "mobilenet_v2.onnx").write_bytes(exported_v2())
     monkeypatch.setenv("COLUMNS", COLUMNS)
     result = CliRunner(env=ENV).invoke(cli, argv, prog_name="mnsize")
     return result.output
