@@ -172,8 +172,8 @@ def _inverted_residual(layers: list[Layer], source: str) -> tuple[dict, int] | N
         keys["bias"] = True
     residual = dw.stride == 1 and c_in == out
     if project.residual != residual:
-        where = "has" if project.residual else "has no"
-        raise _fail(project, source, f"the block {where} a residual add, where a spec's inverted residual "
+        where = "has a" if project.residual else "has no"
+        raise _fail(project, source, f"the block {where} residual add, where a spec's inverted residual "
                                      f"adds one exactly when the stride is 1 and the widths agree "
                                      f"({c_in} -> {out}, stride {dw.stride})")
     return keys, j + 1

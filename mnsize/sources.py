@@ -47,8 +47,8 @@ def read_layers(source: str, resolution: tuple[int, int] | None = None, kwargs: 
 
         module = load_callable(source, kwargs)
         side = resolution or default or (224, 224)
-        return RealModel(source.rsplit(":", 1)[1].rsplit(".", 1)[-1], to_layers(trace(module, (channels, *side)),
-                                                                                 source), side)
+        layers = to_layers(trace(module, (channels, *side), name=source), source)
+        return RealModel(source.rsplit(":", 1)[1].rsplit(".", 1)[-1], layers, side)
     if kwargs is not None:
         raise MnsizeError("--kwargs applies to a PyTorch module (package.module:callable), not to a file")
     from .onnxfile import read_onnx
@@ -68,7 +68,7 @@ def read_atoms(source: str, resolution: tuple[int, int] | None, kwargs: str | No
         from .torchgraph import load_callable, module_atoms
 
         side = resolution or default
-        return module_atoms(load_callable(source, kwargs), (channels, *side)), side
+        return module_atoms(load_callable(source, kwargs), (channels, *side), name=source), side
     from .graph import layer_atoms
 
     model = read_layers(source, resolution, kwargs, default, channels)
