@@ -5,7 +5,7 @@ convolution and fully connected layer, with its mult-adds, weights and biases,
 and the BatchNorm after it) and compared in order. The spec's come from its
 own formulas; the real model's from an independent count: the ONNX counter
 (mnsize.onnxfile) for an ``.onnx`` file, FlopCounterMode per module and
-``numel()`` for a PyTorch module (mnsize.torchgraph). The first pair that
+``numel()`` for a PyTorch module (mnsize.torchcount). The first pair that
 differs is the layer where the YAML has drifted from the model.
 
 An exporter that folds BatchNorm into the convolutions before it
@@ -106,7 +106,7 @@ def source_alpha(alpha: Fraction | None, kwargs: str | None) -> Fraction:
     if alpha is not None:
         return alpha
     if kwargs:
-        from .torchgraph import alpha_from_kwargs
+        from .torchload import alpha_from_kwargs
 
         given = alpha_from_kwargs(kwargs)
         if given is not None:

@@ -80,3 +80,5 @@ MAX_TORCH_ELEMENTS = 2**61  # sizes in bytes are int64: 2**63 bytes of fp32
 MAX_ONNX_BYTES = 2 * 2**30
 #: nodes in a graph (a Keras MobileNetV3 export has about 1,000)
 MAX_GRAPH_NODES = 100_000
+#: the text of a callable's keyword arguments (--kwargs), refused before it is parsed
+MAX_KWARGS_CHARS = 10_000

@@ -18,7 +18,6 @@ changes no per-layer figure; ``--device cpu`` runs everything for real.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -27,10 +26,8 @@ from .costs import Counts, Report, Row, count, layer_cost
 from .errors import MnsizeError
 from .expand import Config, Layer, elements, expand, to_alpha
 from .spec import Spec
+from .torchload import import_torch
 
-# the CLI prefixes the command that was run (mnsize verify, bench, profile)
-INSTALL_HINT = ('this command builds a PyTorch model and PyTorch is not installed: pip install "mnsize[torch]" '
-                '(on a CPU-only machine pin the CPU build: pip install "torch==2.13.0" "mnsize[torch]")')
 DEVICES = ("meta", "cpu")
 
 
@@ -72,18 +69,6 @@ def _weights(layer: Layer) -> int:
     """Weights, biases and BatchNorm's four numbers per channel."""
     cost = layer_cost(layer)
     return cost.params + 2 * cost.bn_params
-
-
-def import_torch():
-    """torch, or an MnsizeError that says how to install it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-            import torch
-            from torch.utils import flop_counter  # noqa: F401
-    except ImportError:
-        raise MnsizeError(INSTALL_HINT) from None
-    return torch
 
 
 @dataclass(frozen=True)

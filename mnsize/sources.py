@@ -43,7 +43,8 @@ def read_layers(source: str, resolution: tuple[int, int] | None = None, kwargs: 
     from .graph import to_layers
 
     if is_callable_target(source):
-        from .torchgraph import load_callable, trace
+        from .torchgraph import trace
+        from .torchload import load_callable
 
         module = load_callable(source, kwargs)
         side = resolution or default or (224, 224)
@@ -65,7 +66,8 @@ def read_atoms(source: str, resolution: tuple[int, int] | None, kwargs: str | No
     counter's for a file; FlopCounterMode and numel() per module for a
     PyTorch module."""
     if is_callable_target(source):
-        from .torchgraph import load_callable, module_atoms
+        from .torchcount import module_atoms
+        from .torchload import load_callable
 
         side = resolution or default
         return module_atoms(load_callable(source, kwargs), (channels, *side), name=source), side

@@ -16,11 +16,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import mnsize.graph
 from mnsize.costs import count
-from mnsize.errors import GraphError
+from mnsize.errors import GraphError, MnsizeError
 from mnsize.expand import expand
 from mnsize.models import load_spec
 from mnsize.nn import build_model
-from mnsize.torchgraph import alpha_from_kwargs, load_callable, module_atoms, parse_kwargs, trace
+from mnsize.torchcount import module_atoms
+from mnsize.torchgraph import trace
+from mnsize.torchload import alpha_from_kwargs, load_callable, parse_kwargs
 
 BUILTINS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 
@@ -154,10 +156,11 @@ def test_alpha_from_kwargs_reads_the_width_keywords():
 
 
 def test_importing_the_module_imports_no_torch_and_a_missing_torch_is_one_line(monkeypatch):
-    code = "import sys, mnsize.torchgraph; sys.exit('torch' in sys.modules)"
+    code = "import sys, mnsize.torchgraph, mnsize.torchcount, mnsize.torchload; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(GraphError, match=r'^reading a PyTorch module needs PyTorch.*pip install "mnsize\[torch\]"'):
+    with pytest.raises(MnsizeError, match=r'^this command builds a PyTorch model and PyTorch is not installed: '
+                                          r'pip install "mnsize\[torch\]"'):
         load_callable("my_pkg.models:net")
 
 
