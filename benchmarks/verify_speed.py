@@ -3,7 +3,7 @@
 Targets: one config <= 1.3 x the bare script (benchmarks/peer_count.py torch:
 import torch, build 1.0-MobileNet-224, count it with FlopCounterMode);
 `mnsize verify --all` (every built-in spec x 16 configs) <= 3 s, a target set
-when there were 3 built-in specs (48 configs); there are 6 now (96).
+when there were 3 built-in specs (48 configs); there are 8 now (128).
 
     python benchmarks/verify_speed.py [--runs 7]
 """
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     bare, one, everything = ("bare script: import torch, build V1, FlopCounterMode",
-                             "mnsize verify (1.0-224, meta device)", "mnsize verify --all (6 specs, 96 configs)")
+                             "mnsize verify (1.0-224, meta device)", "mnsize verify --all (8 specs, 128 configs)")
     medians = measure({
         bare: [sys.executable, str(HERE / "peer_count.py"), "torch"],
         one: [MNSIZE, "verify"],

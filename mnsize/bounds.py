@@ -80,5 +80,7 @@ MAX_TORCH_ELEMENTS = 2**61  # sizes in bytes are int64: 2**63 bytes of fp32
 MAX_ONNX_BYTES = 2 * 2**30
 #: nodes in a graph (a Keras MobileNetV3 export has about 1,000)
 MAX_GRAPH_NODES = 100_000
+#: a constant computed while reading a graph (shape arithmetic, a folded weight)
+MAX_FOLDED_ELEMENTS = 2**24
 #: the text of a callable's keyword arguments (--kwargs), refused before it is parsed
 MAX_KWARGS_CHARS = 10_000

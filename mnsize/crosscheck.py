@@ -8,7 +8,7 @@ and biases (BatchNorm apart), and output shapes from forward hooks. By default
 the forward pass runs on the meta device: shapes and FLOPs without memory.
 
 On the meta device the element-wise modules (BatchNorm, ReLU6, Hardswish,
-Hardsigmoid, Dropout) are passed through (``fast_meta``): their meta kernels
+Hardsigmoid, SiLU, Sigmoid, GELU, Dropout) are passed through (``fast_meta``): their meta kernels
 are Python and cost 1 to 2.5 ms a call, most of a meta forward, while they
 change no shape and FlopCounterMode counts no FLOPs for them (its registry
 holds matrix products and convolutions only). BatchNorm's parameters are
@@ -132,7 +132,7 @@ def count_torch(model, layers: tuple[Layer, ...], input_shape: tuple[int, int, i
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [modules[layer.name].register_forward_hook(_shape_hook(shapes, layer.name)) for layer in layers]
     elementwise = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.ReLU6, torch.nn.Hardswish, torch.nn.Hardsigmoid,
-                   torch.nn.Dropout)
+                   torch.nn.SiLU, torch.nn.Sigmoid, torch.nn.GELU, torch.nn.Dropout)
     passed_through = [m for m in modules.values() if isinstance(m, elementwise)]
     elide = fast_meta and device == "meta"
     counter = FlopCounterMode(display=False, depth=None)

@@ -17,16 +17,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .bounds import MAX_FOLDED_ELEMENTS
+
 Folder = Callable[[list, dict, int], list]
-#: elements of one constant computed: a shape computation needs a handful
-MAX_ELEMENTS = 2**24
 
 
 def _bounded(*shapes) -> tuple[int, ...]:
-    """The shape the operands broadcast to, refused past MAX_ELEMENTS before
+    """The shape the operands broadcast to, refused past MAX_FOLDED_ELEMENTS before
     anything is allocated."""
     shape = tuple(np.broadcast_shapes(*shapes))
-    if math.prod(shape) > MAX_ELEMENTS:
+    if math.prod(shape) > MAX_FOLDED_ELEMENTS:
         raise ValueError(f"a constant of {math.prod(shape):,} elements")
     return shape
 
@@ -142,7 +142,7 @@ def _reshape(inputs: list, attrs: dict, opset: int) -> list:
 
 def _range(inputs: list, attrs: dict, opset: int) -> list:
     start, limit, delta = (v.item() for v in inputs[:3])
-    if delta == 0 or abs((limit - start) / delta) > MAX_ELEMENTS:
+    if delta == 0 or abs((limit - start) / delta) > MAX_FOLDED_ELEMENTS:
         raise ValueError("too long a range")
     return [np.arange(start, limit, delta, dtype=inputs[0].dtype)]
 

@@ -141,7 +141,7 @@ def import_torch():
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
             import torch
-            from torch.utils import flop_counter  # noqa: F401
+            from torch.utils import flop_counter  # noqa: F401  (FlopCounterMode, which verify needs)
     except ImportError:
         raise MnsizeError(INSTALL_HINT) from None
     return torch
