@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bounds import MAX_GRAPH_NODES, MAX_ONNX_BYTES
+from .bounds import MAX_FOLDED_ELEMENTS, MAX_GRAPH_NODES, MAX_ONNX_BYTES
 from .errors import GraphError
 from .graph import Op
-from .onnxfold import FOLDERS, MAX_ELEMENTS
+from .onnxfold import FOLDERS
 from .onnxops import COUNTED, HANDLERS, NCHW, NHWC, Dyn, LayoutConflict, attributes
 
 
@@ -290,7 +290,7 @@ class _Walk:
         try:
             inputs = [self.values[name] if name else None for name in node.input]
             results = [np.asarray(result) for result in folder(inputs, attributes(node, self, where), self.opset)]
-            if any(result.size > MAX_ELEMENTS for result in results):
+            if any(result.size > MAX_FOLDED_ELEMENTS for result in results):
                 raise ValueError("too large a constant")
         except GraphError:
             raise

@@ -165,13 +165,14 @@ def test_python_dash_m_and_version():
 
 
 def test_counting_commands_never_import_torch():
-    """table, fit, grid, plot and check run in one process; torch is never imported."""
+    """table, fit, grid, plot and check run in one process; torch, onnx and numpy are never imported."""
     budgets = str(Path(__file__).resolve().parent.parent / "configs" / "budgets.yaml")
     code = ("import sys; from mnsize.cli import main\n"
             "for args in (['table', '--standard'], ['table', '--by-kind', '-f', 'json'],\n"
             f"             ['fit', '--max-madds', '150M'], ['grid'], ['plot'], ['check', {budgets!r}]):\n"
             "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, (args, e.code)\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert 'onnx' not in sys.modules and 'numpy' not in sys.modules, 'onnx or numpy was imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 

@@ -154,3 +154,54 @@ def test_import_of_a_missing_file_is_one_line_and_writes_nothing(tmp_path):
 def test_kwargs_need_a_callable():
     result = run("verify", "--kwargs", "width_mult=0.5")
     assert result.exit_code == 2 and "--kwargs is for --against's callable" in result.stderr
+
+
+# --------------------------------------------------------------------------- ONNX files in table, explain, check
+
+
+def _small_onnx(path):
+    """conv 3x3 s2 3->16, depthwise 3x3, pointwise 16->32, global pool, fc to 10."""
+    from tests.onnx_graphs import Graph
+
+    g = Graph((1, 3, 32, 32))
+    y = g.op("Relu", g.conv(g.x, 3, 16, 3, stride=2, pads=[1, 1, 1, 1]))
+    y = g.op("Relu", g.conv(y, 16, 16, 3, groups=16, pads=[1, 1, 1, 1]))
+    y = g.op("Relu", g.conv(y, 16, 32, 1))
+    y = g.op("Flatten", g.op("GlobalAveragePool", y))
+    return g.save(path, g.op("Gemm", y, g.weight(10, 32), g.const([0.0] * 10), transB=1))
+
+
+# 3*16*9*16*16 + 16*9*16*16 + 16*32*16*16 + 32*10 mult-adds; weights and the fc's bias
+SMALL = {"madds": 110_592 + 36_864 + 131_072 + 320, "params": 432 + 144 + 512 + 330, "bn_params": 0}
+
+
+def test_table_explain_and_check_count_an_onnx_file(tmp_path):
+    import json
+
+    model = _small_onnx(tmp_path / "small.onnx")
+    data = json.loads(run("table", "--model", model, "-f", "json").stdout)
+    assert data["totals"] == SMALL and data["model"] == "small" and data["resolution"] == [32, 32]
+    assert [layer["kind"] for layer in data["layers"]] == ["conv", "dw", "pw", "avgpool", "fc"]
+    assert run("explain", "--model", model).exit_code == 0
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(f"budgets:\n  - name: small\n    model: small.onnx\n    max_madds: {SMALL['madds']}\n"
+                       f"    max_params: {SMALL['params'] - 1}\n")
+    result = run("check", str(budgets))
+    assert result.exit_code == 1  # params one over
+    assert "small" in result.stdout
+
+
+@pytest.mark.parametrize("option, value", [("--alpha", "0.5"), ("--rho", "0.5"), ("--classes", "5")])
+def test_an_onnx_file_is_one_network(tmp_path, option, value):
+    result = run("table", "--model", _small_onnx(tmp_path / "small.onnx"), option, value)
+    assert result.exit_code == 2
+    assert "an ONNX file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_budget_on_an_onnx_file_with_alpha_names_the_budget(tmp_path):
+    _small_onnx(tmp_path / "small.onnx")
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - name: small\n    model: small.onnx\n    alpha: 0.5\n    max_madds: 1M\n")
+    result = run("check", str(budgets))
+    assert result.exit_code == 2
+    assert "budget 'small'" in result.stderr and "--alpha does not apply" in result.stderr
