@@ -205,3 +205,44 @@ def test_a_budget_on_an_onnx_file_with_alpha_names_the_budget(tmp_path):
     result = run("check", str(budgets))
     assert result.exit_code == 2
     assert "budget 'small'" in result.stderr and "--alpha does not apply" in result.stderr
+
+
+# --------------------------------------------------------------------------- a PyTorch module by name
+
+NETS = '''\
+from mnsize.nn import build_model
+
+
+def v2(width_mult=1.0, num_classes=1000):
+    return build_model("mobilenet_v2", alpha=str(width_mult), classes=num_classes)
+'''
+
+
+def test_verify_against_a_callable_at_its_width(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    (tmp_path / "nets_verify.py").write_text(NETS)
+    monkeypatch.chdir(tmp_path)
+    result = run("verify", "--model", "mobilenet_v2", "--against", "nets_verify:v2", "--kwargs", "width_mult=0.5",
+                 "--res", "160")
+    assert result.exit_code == 0, result.stderr
+    assert "mobilenet_v2 · α 0.5 · 160×160" in result.stdout
+    assert "FlopCounterMode FLOPs / 2 and numel() per module" in result.stdout
+    result = run("verify", "--model", "mobilenet_v2", "--against", "nets_verify:v2", "--kwargs", "num_classes=10")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("mnsize verify: mismatch: layer fc1 (the model's 'fc1.linear'): mult-adds")
+
+
+def test_import_a_callable_then_count_the_spec(tmp_path, monkeypatch):
+    import json
+
+    pytest.importorskip("torch")
+    (tmp_path / "nets_import.py").write_text(NETS)
+    monkeypatch.chdir(tmp_path)
+    result = run("import", "nets_import:v2", "--kwargs", "width_mult=0.75", "--out", "v2.yaml")
+    assert result.exit_code == 0, result.stderr
+    totals = json.loads(run("table", "--model", "v2.yaml", "-f", "json").stdout)["totals"]
+    assert totals == json.loads(run("table", "--model", "mobilenet_v2", "--alpha", "0.75", "-f", "json").stdout)[
+        "totals"]
+    missing = run("import", "nets_import:nowhere", "--out", "other.yaml")
+    assert missing.exit_code == 2 and "nets_import:nowhere" in missing.stderr
+    assert not (tmp_path / "other.yaml").exists()
