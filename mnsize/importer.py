@@ -18,25 +18,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import GraphError
 from .expand import Layer
 from .width import SqueezeRule
-
-
-@dataclass
-class _Row:
-    """One spec row being written: its keys in the order they are printed."""
-
-    keys: dict = field(default_factory=dict)
-    first: Layer | None = None   # the layer that names the row in errors
-    comment: str = ""
-
-    @property
-    def kind(self) -> str:
-        return self.keys["kind"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +62,14 @@ def _conv_keys(layer: Layer) -> dict:
         keys["bn"] = False
     if layer.bias:
         keys["bias"] = True
+    return keys
+
+
+def _fc_keys(layer: Layer) -> dict:
+    keys = {"kind": "fc", "out": layer.out_shape[0]}
+    if not layer.bias:
+        keys["bias"] = False
+    keys["act"] = layer.act
     return keys
 
 
@@ -218,11 +213,7 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
         if layer.kind == "pw" and layer.in_shape[1:] == (1, 1) and not layer.bn and pooled:
             # a 1x1 conv on the pooled 1x1 map is a fully connected layer (Keras writes its
             # classifier so): the same weights and mult-adds, and an fc maps to the classes
-            keys = {"kind": "fc", "out": layer.out_shape[0]}
-            if not layer.bias:
-                keys["bias"] = False
-            keys["act"] = layer.act
-            rows.append(keys)
+            rows.append(_fc_keys(layer))
         elif layer.kind in ("conv", "dw", "pw"):
             rows.append(_conv_keys(layer))
         elif layer.kind == "se":
@@ -239,11 +230,7 @@ def spec_rows(layers: tuple[Layer, ...], source: str) -> tuple[list[dict], int]:
         elif layer.kind == "dropout":
             rows.append({"kind": "dropout", "p": layer.p})
         elif layer.kind == "fc":
-            keys = {"kind": "fc", "out": layer.out_shape[0]}
-            if not layer.bias:
-                keys["bias"] = False
-            keys["act"] = layer.act
-            rows.append(keys)
+            rows.append(_fc_keys(layer))
         else:
             raise _fail(layer, source, f"a layer of kind {layer.kind!r} cannot be written as a spec")
         del todo[0]

@@ -31,10 +31,6 @@ def is_callable_target(source: str) -> bool:
     return bool(head) and "/" not in head and "\\" not in head and len(head) > 1
 
 
-def is_onnx(model: str) -> bool:
-    return model.lower().endswith(".onnx")
-
-
 def read_layers(source: str, resolution: tuple[int, int] | None = None, kwargs: str | None = None,
                 default: tuple[int, int] | None = None, channels: int = 3) -> RealModel:
     """The layers of an ONNX file (at its own input size; ``resolution``, else

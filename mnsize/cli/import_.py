@@ -44,10 +44,6 @@ def import_command(source, out, force, kwargs, resolution, name):
     if not is_callable_target(source) and same_file(out, source):
         raise MnsizeError(f"{out}: the output would overwrite {source}, the model read; give another file name")
     check_destination(out, what="spec")
-    if is_callable_target(source):
-        from ..crosscheck import import_torch
-
-        import_torch()
     model = read_layers(source, resolution, kwargs)
     text = spec_text(imported(model.layers, name or model.name, os.path.basename(source),
                               (model.layers[0].in_shape[0], *model.resolution)))

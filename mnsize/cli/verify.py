@@ -92,10 +92,6 @@ def _verify_against(ctx, model, alpha, resolution, classes, against, kwargs, fmt
 
     network = load_network(model, 1, resolution, None, classes)
     spec = network.spec
-    if is_callable_target(against):
-        from ..crosscheck import import_torch
-
-        import_torch()
     atoms, measured = read_atoms(against, resolution, kwargs, spec.in_channels, default=spec.resolution)
     config = dataclasses.replace(network.config, alpha=source_alpha(alpha, kwargs), resolution=measured)
     counter = "FlopCounterMode FLOPs / 2 and numel() per module" if is_callable_target(against) else \
