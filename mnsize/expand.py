@@ -6,7 +6,8 @@ resolved. Everything downstream (costs, rendering, the torch builder) sees only
 these final numbers.
 
 Spatial sizes follow SAME padding: out = ceil(in / stride), for convolutions
-(dilated ones too) and windowed pooling alike.
+(dilated ones too) and windowed pooling alike, unless a row gives its own
+padding (Keras's MobileNet pads a strided layer's input on one side only).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Layer:
     between its two 1x1 convs and scales its input by ``gate`` of the result.
     ``drop_path`` is the probability that training drops the branch a
     residual layer's add closes (stochastic depth; nothing at inference).
+    ``padding`` is the zeros a conv or depthwise layer adds before and after
+    each side of its input where that is not SAME padding.
     """
 
     index: int
@@ -66,6 +69,7 @@ class Layer:
     se_act: str = "relu"   # se: the activation between its two 1x1 convs
     gate: str = "hardsigmoid"  # se: the activation that scales the input
     drop_path: float = 0.0  # residual: the probability training drops the block's branch
+    padding: tuple[int, int] | None = None  # conv, dw: zeros before and after each side (None: SAME)
 
     @property
     def activations(self) -> int:
@@ -156,10 +160,11 @@ class _Builder:
         if row.scale == "none":
             return channels
         alpha = max(Fraction(1), self.alpha) if row.scale == "up" else self.alpha
-        result = self.spec.width.apply(channels, alpha)
+        rule = self.spec.rule(row)
+        result = rule.apply(channels, alpha)
         if result < 1:
             raise SpecError(
-                f"the {self.spec.width.describe()} width rule gives {result} channels for {key}={channels} "
+                f"the {rule.describe()} width rule gives {result} channels for {key}={channels} "
                 f"at alpha={float(self.alpha):g}",
                 file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label, key=key)
         return result
@@ -168,7 +173,7 @@ class _Builder:
         if row.kind == "fc" and row.out == 0:
             return self.classes
         if row.t:  # an expansion of the input, already at this alpha
-            return max(1, round(c_in * row.t))
+            return self.spec.rule(row).expanded(c_in, row.t)
         return self.scaled(row, row.out)
 
     def block_name(self, row: LayerSpec, repeat: int) -> str:
@@ -198,20 +203,20 @@ class _Builder:
         channels, height, width = shape
         # a repeated row strides only in its first repetition (the V2 table's n, s)
         stride = row.stride if repeat == 0 else 1
-        strided = (math.ceil(height / stride), math.ceil(width / stride))
+        strided = self.spatial(row, height, width, stride)
         if row.kind == "conv":
             out = self.width(row, channels)
             self.check_groups(row, channels, out)
             return self.emit(row, block, block, "conv", shape, (out, *strided), row.kernel, stride, row.groups,
-                             dilation=row.dilation)
+                             dilation=row.dilation, padding=row.padding)
         if row.kind == "pw":
             return self.emit(row, block, block, "pw", shape, (self.width(row, channels), *strided), 1, stride)
         if row.kind == "dw":
             return self.emit(row, block, block, "dw", shape, (channels, *strided), row.kernel, stride, channels,
-                             dilation=row.dilation)
+                             dilation=row.dilation, padding=row.padding)
         if row.kind == "dwsep":
             mid = self.emit(row, f"{block}.dw", block, "dw", shape, (channels, *strided), row.kernel, stride,
-                            channels, dilation=row.dilation)
+                            channels, dilation=row.dilation, padding=row.padding)
             return self.emit(row, f"{block}.pw", block, "pw", mid, (self.width(row, channels), *strided), 1, 1)
         if row.kind == "inverted_residual":
             return self.inverted_residual(row, block, shape, stride, strided)
@@ -226,6 +231,21 @@ class _Builder:
             return self.emit(row, block, block, "fc", shape, (self.width(row, channels), 1, 1), None, None)
         raise SpecError(f"no expansion rule for layer kind {show(row.kind)}", file=self.spec.file, line=row.line,
                         layer=row.position, key="kind")
+
+    def spatial(self, row: LayerSpec, height: int, width: int, stride: int) -> tuple[int, int]:
+        """The H x W after the row's spatial kernel: ceil(side / stride) with
+        SAME padding; with explicit padding, what a convolution without
+        padding gives on the padded input."""
+        if row.padding is None:
+            return math.ceil(height / stride), math.ceil(width / stride)
+        span = row.dilation * (row.kernel - 1) + 1
+        sides = tuple((side + sum(row.padding) - span) // stride + 1 for side in (height, width))
+        if min(sides) < 1:
+            raise SpecError(
+                f"a {height}x{width} input padded by {list(row.padding)} is smaller than the kernel's span of "
+                f"{span}", file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label,
+                key="padding")
+        return sides  # type: ignore[return-value]
 
     def check_groups(self, row: LayerSpec, c_in: int, c_out: int) -> None:
         """A grouped conv's groups must divide its input and output widths,
@@ -246,12 +266,12 @@ class _Builder:
         row's rule sizes it, and a linear 1x1 projection; the input is added to
         the output when the stride is 1 and the widths agree."""
         c_in = shape[0]
-        hidden = max(1, round(c_in * row.t)) if row.t else self.scaled(row, row.expand, "expand")
+        hidden = self.spec.rule(row).expanded(c_in, row.t) if row.t else self.scaled(row, row.expand, "expand")
         out = self.scaled(row, row.out)
         if hidden != c_in:
             shape = self.emit(row, f"{block}.expand", block, "pw", shape, (hidden, *shape[1:]), 1, 1)
         shape = self.emit(row, f"{block}.dw", block, "dw", shape, (hidden, *strided), row.kernel, stride, hidden,
-                          dilation=row.dilation)
+                          dilation=row.dilation, padding=row.padding)
         if row.se is not None:
             rule = row.se
             shape = self.emit(row, f"{block}.se", block, "se", shape, shape, None, None, act=rule.act, bias=True,

@@ -11,8 +11,9 @@ Each expanded layer becomes one module, named after it: ``conv1``,
 ``Residual`` container that adds its input to its output (dropping the branch
 at random in training where the spec gives stochastic depth). A convolution
 is a ``ConvBNAct``: Conv2d (groups = channels for a depthwise layer; padding
-dilation x (K-1)/2, which is SAME padding for odd kernels), then BatchNorm2d
-and the activation where the spec has them; a max pooling pads (K-1)/2 the
+dilation x (K-1)/2, which is SAME padding for odd kernels, or a ZeroPad2d
+before it where the spec gives its own padding), then BatchNorm2d and the
+activation where the spec has them; a max pooling pads (K-1)/2 the
 same way. Importing this module imports torch; nothing on the counting path
 does.
 """
@@ -49,6 +50,10 @@ class ConvBNAct(nn.Sequential):
         c_in, c_out = layer.in_shape[0], layer.out_shape[0]
         super().__init__()
         padding = layer.dilation * (layer.kernel - 1) // 2
+        if layer.padding is not None:  # explicit zeros, then a convolution without padding
+            before, after = layer.padding
+            self.pad = nn.ZeroPad2d((before, after, before, after))
+            padding = 0
         self.conv = nn.Conv2d(c_in, c_out, layer.kernel, layer.stride, padding=padding, dilation=layer.dilation,
                               groups=layer.groups, bias=layer.bias)
         if layer.bn:

@@ -29,30 +29,39 @@ from fractions import Fraction
 
 from .bounds import MAX_CHANNELS, MAX_DIVISOR, MAX_EXPANDED, MAX_KERNEL, MAX_LAYERS, MAX_REPEAT, MAX_SIDE, MAX_STRIDE
 from .errors import SpecError, show
-from .width import RULES, SQUEEZE_OF, SqueezeRule, WidthRule
+from .width import ARITHMETICS, EXPANSIONS, RULES, SQUEEZE_OF, SqueezeRule, WidthRule
 from .yamlio import child, items, key_lines, line_of, load_yaml, read_text
 
 #: Layer kinds a spec may use, with the keys each accepts beyond ``kind``.
 #: ``None`` marks a required key; any other value is the default.
 _CONV_KEYS = {"name": "", "repeat": 1, "stride": 1, "bn": True, "act": "", "bias": False}
+#: ``width`` on a row replaces the spec's width rule for that row; ``padding``
+#: replaces SAME padding with explicit zeros before and after each side
 LAYER_KEYS: dict[str, dict[str, object]] = {
-    "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True, "groups": 1, "dilation": 1},
-    "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True, "dilation": 1},
-    "dw": {**_CONV_KEYS, "kernel": 3, "dilation": 1},
-    "pw": {**_CONV_KEYS, "out": 0, "t": 0, "scale": True},
+    "conv": {**_CONV_KEYS, "out": None, "kernel": None, "scale": True, "width": "", "groups": 1, "dilation": 1,
+             "padding": "same"},
+    "dwsep": {**_CONV_KEYS, "out": None, "kernel": 3, "scale": True, "width": "", "dilation": 1, "padding": "same"},
+    "dw": {**_CONV_KEYS, "kernel": 3, "dilation": 1, "padding": "same"},
+    "pw": {**_CONV_KEYS, "out": 0, "t": 0, "scale": True, "width": ""},
     "inverted_residual": {"name": "", "repeat": 1, "stride": 1, "bn": True, "bias": False, "act": "", "out": None,
-                          "t": 0,
-                          "expand": 0, "kernel": 3, "se": False, "scale": True, "dilation": 1, "drop_path": 0},
+                          "t": 0, "expand": 0, "kernel": 3, "se": False, "scale": True, "width": "", "dilation": 1,
+                          "padding": "same", "drop_path": 0},
     "avgpool": {"name": ""},
     "maxpool": {"name": "", "kernel": None, "stride": 1},
     "dropout": {"name": "", "p": None},
-    "fc": {"name": "", "out": 0, "scale": True, "bias": True, "act": "none"},
+    "fc": {"name": "", "out": 0, "scale": True, "width": "", "bias": True, "act": "none"},
 }
 #: exactly one of each pair, where a kind has both
 ALTERNATIVES = {"pw": ("out", "t"), "inverted_residual": ("t", "expand")}
 ACTIVATIONS = ("relu", "relu6", "hardswish", "hardsigmoid", "silu", "sigmoid", "gelu", "none")
 SCALES = {True: "alpha", False: "none", "up": "up"}
-TOP_KEYS = ("name", "title", "source", "input", "width", "depth", "classes", "activation", "se", "layers")
+TOP_KEYS = ("name", "title", "source", "framework", "input", "width", "depth", "classes", "activation", "se",
+            "layers")
+#: whose network a spec reproduces: a framework's code (exactly, at every alpha) or a paper's table
+FRAMEWORKS = ("paper", "torchvision", "keras", "tf-slim")
+#: the keys of a width rule, by rule
+WIDTH_KEYS = {"floor": ("rule", "min", "arithmetic", "expansions"),
+              "divisible": ("rule", "divisor", "arithmetic", "truncate", "expansions")}
 #: the rows whose repeat the depth multiplier scales (EfficientNet's blocks)
 DEPTH_KINDS = ("inverted_residual", "dwsep")
 #: a squeeze-and-excite mapping's keys, and the SqueezeRule field each sets
@@ -60,7 +69,7 @@ SE_KEYS = {"ratio": "ratio", "of": "of", "divisor": "divisor", "min": "minimum",
 #: the most each whole-number key may be (mnsize.bounds); a width or a group count, MAX_CHANNELS; a
 #: dilation spaces taps as a stride spaces positions
 LIMITS = {"repeat": MAX_REPEAT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "resolution": MAX_SIDE,
-          "divisor": MAX_DIVISOR, "min": MAX_CHANNELS, "dilation": MAX_STRIDE}
+          "divisor": MAX_DIVISOR, "min": MAX_CHANNELS, "dilation": MAX_STRIDE, "padding": MAX_KERNEL}
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,10 @@ class LayerSpec:
     ``groups`` splits a conv's channels, ``dilation`` spaces a spatial
     kernel's taps, ``drop_path`` is the probability that training drops an
     inverted residual's branch (stochastic depth: no cost). ``repeat`` is
-    the table's, times the spec's depth multiplier for block rows.
+    the table's, times the spec's depth multiplier for block rows. ``width``
+    is a width rule of the row's own; ``padding`` the zeros a spatial kernel
+    (the depthwise conv of a block) sees before and after each side of its
+    input, where it is not SAME padding.
     """
 
     kind: str
@@ -99,6 +111,8 @@ class LayerSpec:
     groups: int = 1
     dilation: int = 1
     drop_path: float = 0.0
+    width: WidthRule | None = None          # the row's own width rule (None: the spec's)
+    padding: tuple[int, int] | None = None  # zeros before and after each side (None: SAME padding)
 
     @property
     def label(self) -> str:
@@ -117,6 +131,11 @@ class Spec:
     classes: int
     layers: tuple[LayerSpec, ...]
     depth: Fraction = Fraction(1)  # the depth multiplier the block rows' repeats were scaled by
+    framework: str = ""            # whose network it reproduces (FRAMEWORKS; "" where the spec does not say)
+
+    def rule(self, row: LayerSpec) -> WidthRule:
+        """The width rule of ``row``: its own, else the spec's."""
+        return row.width or self.width
 
 
 # --------------------------------------------------------------------------- loading
@@ -232,15 +251,19 @@ class _Validator:
         in_channels, resolution = self.input(data["input"])
         activation = self.choice(data.get("activation", "relu"), "activation", ACTIVATIONS)
         depth = self.ratio(data["depth"], "depth") if "depth" in data else Fraction(1)
+        width = self.width(data["width"], "width")
+        framework = self.choice(data["framework"], "framework", FRAMEWORKS) if "framework" in data else ""
         se = self.squeeze(data["se"], SqueezeRule(), "se") if "se" in data else SqueezeRule()
         layers = data["layers"]
         if not isinstance(layers, list) or not layers:
             raise self.fail("expected a non-empty list of layers", "layers")
         if len(layers) > MAX_LAYERS:
             raise self.fail(f"{len(layers):,} layers; a spec may have at most {MAX_LAYERS:,}", "layers")
-        rows = tuple(self.layer(entry, i, activation, se) for i, entry in enumerate(layers, 1))
-        # EfficientNet's depth rule (Tan & Le 2019): a block row's repeat becomes ceil(repeat x depth)
-        rows = tuple(dataclasses.replace(row, repeat=math.ceil(row.repeat * depth)) if row.kind in DEPTH_KINDS
+        rows = tuple(self.layer(entry, i, activation, se, width) for i, entry in enumerate(layers, 1))
+        # EfficientNet's depth rule (Tan & Le 2019): a block row's repeat becomes ceil(repeat x depth),
+        # in the width rule's arithmetic (torchvision computes it in floats)
+        product = (lambda n: float(n) * float(depth)) if width.arithmetic == "float" else (lambda n: n * depth)
+        rows = tuple(dataclasses.replace(row, repeat=math.ceil(product(row.repeat))) if row.kind in DEPTH_KINDS
                      else row for row in rows)
         expanded = sum(row.repeat for row in rows)
         if expanded > MAX_EXPANDED:
@@ -253,10 +276,11 @@ class _Validator:
             file=self.file,
             in_channels=in_channels,
             resolution=resolution,
-            width=self.width(data["width"]),
+            width=width,
             classes=self.integer(data["classes"], "classes"),
             layers=rows,
             depth=depth,
+            framework=framework,
         )
 
     def input(self, value: object) -> tuple[int, tuple[int, int]]:
@@ -278,19 +302,35 @@ class _Validator:
             raise self.fail(f"expected an integer or [H, W], got {show(res)}", "input.resolution")
         return channels, resolution
 
-    def width(self, value: object) -> WidthRule:
+    def width(self, value: object, key: str, base: WidthRule | None = None, **where) -> WidthRule:
+        """A width rule: a rule name or a mapping of WIDTH_KEYS. On a row
+        (``base`` the spec's rule) each key given replaces the spec's; a row
+        that names another rule keeps only the spec's arithmetic and
+        expansions."""
         if isinstance(value, str):
             value = {"rule": value}
         if not isinstance(value, dict):
-            raise self.fail("expected a rule name or a mapping {rule: floor|divisible, ...}", "width")
-        rule = self.choice(value.get("rule"), "width.rule", RULES)
-        allowed = {"floor": ("rule", "min"), "divisible": ("rule", "divisor")}[rule]
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"unknown key for the {rule} rule (expected {', '.join(allowed)})", f"width.{key}")
+            raise self.fail("expected a rule name or a mapping {rule: floor|divisible, ...}", key, **where)
+        rule = self.choice(value.get("rule", base.rule if base else None), f"{key}.rule", RULES, **where)
+        for name in value:
+            if name not in WIDTH_KEYS[rule]:
+                raise self.fail(f"unknown key for the {rule} rule (expected {', '.join(WIDTH_KEYS[rule])})",
+                                f"{key}.{name}", **where)
+        if base is None:
+            inherited = WidthRule(rule)
+        else:
+            inherited = base if base.rule == rule else WidthRule(rule, arithmetic=base.arithmetic,
+                                                                 expansions=base.expansions)
+        fields = {"arithmetic": self.choice(value.get("arithmetic", inherited.arithmetic), f"{key}.arithmetic",
+                                            ARITHMETICS, **where),
+                  "expansions": self.choice(value.get("expansions", inherited.expansions), f"{key}.expansions",
+                                            EXPANSIONS, **where)}
         if rule == "floor":
-            return WidthRule("floor", minimum=self.integer(value.get("min", 0), "width.min", minimum=0))
-        return WidthRule("divisible", divisor=self.integer(value.get("divisor", 8), "width.divisor"))
+            fields["minimum"] = self.integer(value.get("min", inherited.minimum), f"{key}.min", minimum=0, **where)
+        else:
+            fields["divisor"] = self.integer(value.get("divisor", inherited.divisor), f"{key}.divisor", **where)
+            fields["truncate"] = self.boolean(value.get("truncate", inherited.truncate), f"{key}.truncate", **where)
+        return WidthRule(rule, **fields)
 
     def squeeze(self, value: object, base: SqueezeRule, key: str, **where) -> SqueezeRule:
         """A squeeze-and-excite mapping (SE_KEYS), each key given replacing
@@ -313,7 +353,8 @@ class _Validator:
         return dataclasses.replace(base, **fields)
 
     # -- one row of the layers table
-    def layer(self, entry: object, position: int, activation: str, se_rule: SqueezeRule) -> LayerSpec:
+    def layer(self, entry: object, position: int, activation: str, se_rule: SqueezeRule,
+              base: WidthRule) -> LayerSpec:
         """One row of ``layers``: its kind and keys, then each value. The checks
         run in this order, so that a row with several problems always reports
         the same one."""
@@ -337,10 +378,12 @@ class _Validator:
         groups = self.layer_integer(row, "groups", absent=1)
         dilation = self.layer_integer(row, "dilation", absent=1)
         drop_path = self.layer_probability(row, "drop_path")
+        width = self.width(row.given["width"], "width", base, **row.where) if "width" in row.given else None
+        padding = self.layer_padding(row)
         return LayerSpec(kind=row.kind, position=position, line=line_of(self.layer_node(position)), name=name,
                          out=out, kernel=kernel, stride=stride, repeat=repeat, scale=scale, bn=bn, act=act,
                          bias=bias, t=t, expand=expand, se=se, p=p, groups=groups, dilation=dilation,
-                         drop_path=drop_path)
+                         drop_path=drop_path, width=width, padding=padding)
 
     def layer_node(self, position: int):
         """The YAML node of the row at ``position``, for its line number."""
@@ -428,6 +471,18 @@ class _Validator:
         if not isinstance(scale, (bool, str)) or scale not in SCALES:
             raise self.fail(f"expected true, false or up, got {show(scale)}", "scale", **row.where)
         return SCALES[scale]
+
+    def layer_padding(self, row: _Row) -> tuple[int, int] | None:
+        """``same`` (None) or [before, after]: the zeros added before and after
+        each side of the input of the row's spatial kernel, which then
+        convolves without padding (Keras's ZeroPadding2D and a 'valid' conv)."""
+        value = row.given.get("padding", "same")
+        if value == "same":
+            return None
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(f"expected same or [before, after], got {show(value)}", "padding", **row.where)
+        before, after = (self.integer(side, "padding", minimum=0, **row.where) for side in value)
+        return before, after
 
     def layer_probability(self, row: _Row, key: str) -> float:
         """A probability in [0, 1) (dropout's ``p``, ``drop_path``); 0 for a
