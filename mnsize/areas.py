@@ -124,6 +124,8 @@ def _divisors(spec: Spec, alpha: Fraction, classes: int | None, layers: tuple[La
     """Each layer's (input, output) side divisor, derived from the strides and
     checked against expand at PROBES and the resolutions' extremes; None when
     expand does not follow the rule."""
+    if any(lay.padding is not None for lay in layers):
+        return None  # explicit padding sizes a side by its own formula, and may refuse a small probe
     hs, ws = [h for h, _ in resolutions], [w for _, w in resolutions]
     largest = expand(spec, alpha, LARGE_PROBE, classes)
     divisors, d = [], 1

@@ -128,9 +128,14 @@ def resolution_from_rho(spec: Spec, rho: Fraction) -> tuple[int, int]:
 
 
 def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tuple[int, int] | None = None,
-           classes: int | None = None) -> tuple[Layer, ...]:
+           classes: int | None = None, *, widths_only: bool = False) -> tuple[Layer, ...]:
     """Resolve every layer of ``spec`` at width multiplier ``alpha`` and input
-    ``resolution`` (an int for square inputs, or (H, W); default: the spec's)."""
+    ``resolution`` (an int for square inputs, or (H, W); default: the spec's).
+
+    ``widths_only`` is for a caller that reads the layers' widths and
+    structure and sizes them spatially by other means (a search expands once
+    at 1 x 1): a side that explicit padding would shrink below 1 is kept at 1
+    instead of refused."""
     alpha = to_alpha(alpha)
     if resolution is None:
         resolution = spec.resolution
@@ -138,7 +143,7 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
         resolution = (resolution, resolution)
     if any(side < 1 or side > MAX_SIDE for side in resolution):
         raise ConfigError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
-    builder = _Builder(spec, alpha, classes if classes is not None else spec.classes)
+    builder = _Builder(spec, alpha, classes if classes is not None else spec.classes, widths_only)
     shape: Shape = (spec.in_channels, *resolution)
     for row in spec.layers:
         for repeat in range(row.repeat):
@@ -147,8 +152,9 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
 
 
 class _Builder:
-    def __init__(self, spec: Spec, alpha: Fraction, classes: int) -> None:
+    def __init__(self, spec: Spec, alpha: Fraction, classes: int, widths_only: bool = False) -> None:
         self.spec = spec
+        self.widths_only = widths_only
         self.alpha = alpha
         self.classes = classes
         self.layers: list[Layer] = []
@@ -241,6 +247,8 @@ class _Builder:
         span = row.dilation * (row.kernel - 1) + 1
         sides = tuple((side + sum(row.padding) - span) // stride + 1 for side in (height, width))
         if min(sides) < 1:
+            if self.widths_only:
+                return max(1, sides[0]), max(1, sides[1])
             raise SpecError(
                 f"a {height}x{width} input padded by {list(row.padding)} is smaller than the kernel's span of "
                 f"{span}", file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label,

@@ -30,7 +30,7 @@ def check_work(specs: Iterable[Spec], alphas, resolutions, classes: int | None =
     work (the MAX_ bounds above)."""
     if not alphas or not resolutions:
         return
-    layers = [len(expand(spec, alphas[0], (1, 1), classes)) for spec in specs]
+    layers = [len(expand(spec, alphas[0], (1, 1), classes, widths_only=True)) for spec in specs]
     n_alphas, n_resolutions = len(alphas), len(resolutions)
     most, what = ((MAX_LAYER_EXPANSIONS, "") if profile is None else
                   (MAX_PROFILED_LAYER_EXPANSIONS, " with a latency profile"))

@@ -164,7 +164,7 @@ def blocks(spec: Spec, alphas, resolutions, classes: int | None = None, dtype: s
     # sizes and formula shapes are kept per sequence of layer kinds and strides.
     structures: dict[tuple, _Structure] = {}
     for alpha in alphas:
-        unit_layers = expand(spec, alpha, (1, 1), classes)
+        unit_layers = expand(spec, alpha, (1, 1), classes, widths_only=True)
         signature = tuple((lay.kind, lay.stride) for lay in unit_layers)
         if signature not in structures:
             structures[signature] = _Structure.of(spec, alpha, classes, unit_layers, resolutions, convention)
