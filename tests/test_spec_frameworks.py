@@ -204,3 +204,49 @@ def test_the_pytorch_model_pads_as_the_spec_says():
                                       "225x161", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "every layer agrees with torch" in result.output
+
+
+# --------------------------------------------------------------------------- the Keras families in every command
+
+
+KERAS = ("mobilenet_v1_keras", "mobilenet_v2_keras", "mobilenet_v3_large_keras", "mobilenet_v3_small_keras")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def test_models_lists_the_keras_families():
+    result = run("models")
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    assert {name: listed.get(name) for name in KERAS} == dict.fromkeys(KERAS, "keras")
+
+
+@pytest.mark.parametrize("model", KERAS)
+def test_fit_and_grid_count_a_keras_family_as_table_does(model):
+    import json
+
+    result = run("fit", "--model", model, "--max-madds", "150M", "--format", "json")
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.stdout)["best"]
+    report = count(expand(load_spec(model), str(best["alpha"]), tuple(best["resolution"])))
+    assert (best["model"], best["madds"], best["params"]) == (model, report.madds, report.params)
+    assert best["madds"] <= 150_000_000
+    result = run("grid", "--model", model, "--alphas", "0.35,1.0", "--resolutions", "97,225x161", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.stdout.strip().splitlines()]
+    assert rows[0] == ["alpha", "97", "225x161"]
+    for alpha, *cells in rows[1:]:
+        assert [int(c) for c in cells] == [count(expand(load_spec(model), alpha, res)).madds
+                                           for res in ((97, 97), (225, 161))]
+
+
+def test_check_holds_a_keras_family_to_its_budget(tmp_path):
+    params = count(expand(load_spec("mobilenet_v2_keras"), "0.28")).params
+    budgets = tmp_path / "budgets.yaml"
+    for limit, status in ((params, 0), (params - 1, 1)):
+        budgets.write_text("budgets:\n  - name: keras-v2\n    model: mobilenet_v2_keras\n    alpha: 0.28\n"
+                           f"    resolution: 224\n    max_params: {limit}\n")
+        result = run("check", budgets)
+        assert result.exit_code == status, result.output
