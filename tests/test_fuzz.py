@@ -30,12 +30,13 @@ EXAMPLES = 300  # per generated test below (4 tests); docs/robustness.md states 
 KEYS = ["name", "title", "source", "input", "width", "classes", "activation", "layers", "kind", "out", "kernel",
         "stride", "repeat", "scale", "bn", "act", "bias", "t", "expand", "se", "p", "channels", "resolution",
         "rule", "min", "divisor", "budgets", "model", "alpha", "max_madds", "max_params", "max_size",
-        "max_activations", "dtype", "warn_at"]
+        "max_activations", "dtype", "warn_at", "padding", "framework", "arithmetic", "truncate", "expansions"]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
     st.sampled_from(["conv", "dw", "pw", "dwsep", "inverted_residual", "avgpool", "fc", "dropout", "floor",
-                     "divisible", "relu", "up", "150M", "2MB", "90%", "mobilenet_v1", "fp32", "int8", "-1", "1e400"]))
+                     "divisible", "relu", "up", "150M", "2MB", "90%", "mobilenet_v1", "fp32", "int8", "-1", "1e400",
+                     "same", "float", "exact", "nearest", "rule", "keras", "mobilenet_v1_keras"]))
 documents = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=6),
