@@ -144,6 +144,7 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
     if any(side < 1 or side > MAX_SIDE for side in resolution):
         raise ConfigError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
     builder = _Builder(spec, alpha, classes if classes is not None else spec.classes, widths_only)
+    builder.resolution = resolution
     shape: Shape = (spec.in_channels, *resolution)
     for row in spec.layers:
         for repeat in range(row.repeat):
@@ -155,6 +156,7 @@ class _Builder:
     def __init__(self, spec: Spec, alpha: Fraction, classes: int, widths_only: bool = False) -> None:
         self.spec = spec
         self.widths_only = widths_only
+        self.resolution: tuple[int, int] = spec.resolution  # the input's H x W, for messages
         self.alpha = alpha
         self.classes = classes
         self.layers: list[Layer] = []
@@ -250,8 +252,8 @@ class _Builder:
             if self.widths_only:
                 return max(1, sides[0]), max(1, sides[1])
             raise SpecError(
-                f"a {height}x{width} input padded by {list(row.padding)} is smaller than the kernel's span of "
-                f"{span}", file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label,
+                f"a {height}x{width} input (of a {self.resolution[0]}x{self.resolution[1]} image) padded by "
+                f"{list(row.padding)} is smaller than the kernel's span of {span}", file=self.spec.file, line=row.line, layer=row.position, layer_label=row.label,
                 key="padding")
         return sides  # type: ignore[return-value]
 

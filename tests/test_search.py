@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mnsize import builtin_names, count, expand, load_spec, parse_spec
+from mnsize import SpecError, builtin_names, count, expand, load_spec, parse_spec
 from mnsize.cli import cli
 from mnsize.costs import COST_FORMULAS, Counts
 from mnsize.metrics import Limits
@@ -45,8 +45,21 @@ def figures(c):
 def test_grid_equals_brute_force(name, alphas, sides):
     spec = SPECS[name]
     alphas = [Fraction(a, 100) for a in alphas]
+    if any(row.padding for row in spec.layers):  # Keras's V1 takes 31 x 31 and up (Keras itself, 32)
+        sides = [side for side in sides if min(side) >= 31] or [(31, 31)]
     for c in evaluate(spec, alphas, sides, dtype="int8"):
         assert figures(c) == brute(spec, c.alpha, c.resolution, dtype_bytes=1)
+
+
+def test_a_resolution_too_small_for_explicit_padding_is_refused_as_expand_refuses_it():
+    spec = SPECS["mobilenet_v1_keras"]
+    with pytest.raises(SpecError) as expanding:
+        expand(spec, "0.5", (30, 64))
+    with pytest.raises(SpecError) as searching:
+        list(evaluate(spec, [Fraction(1, 2)], [(64, 64), (30, 64)]))
+    assert str(searching.value) == str(expanding.value)
+    assert ("key 'padding': a 1x4 input (of a 30x64 image) padded by [0, 1] is smaller than the kernel's span "
+            "of 3") in str(expanding.value)
 
 
 def test_flattening_fc_and_classes():

@@ -166,8 +166,8 @@ def test_padding_that_leaves_nothing_is_refused_naming_the_row():
     spec = tiny(PADDED)
     with pytest.raises(SpecError) as info:
         expand(spec, 1, 2)
-    assert str(info.value) == ("tiny.yaml:8: layer 2 (dwsep): key 'padding': a 1x1 input padded by [0, 1] is "
-                               "smaller than the kernel's span of 3")
+    assert str(info.value) == ("tiny.yaml:8: layer 2 (dwsep): key 'padding': a 1x1 input (of a 2x2 image) "
+                               "padded by [0, 1] is smaller than the kernel's span of 3")
     assert len(expand(spec, 1, 2, widths_only=True)) == 5
 
 

@@ -302,3 +302,46 @@ def progress(label: str):
     bar.start()
     task = bar.add_task(label, total=1.0)
     return (lambda share=None: bar.advance(task, share if share is not None else 0)), bar.stop
+
+
+def note(ctx, text: str) -> None:
+    """A remark on stderr: it changes neither stdout nor the exit status."""
+    click.echo(f"{ctx.command_path}: note: {printable(text)}", err=True)
+
+
+#: whose network a spec's framework says it is, as a note puts it
+_WHOSE = {"paper": "the paper's", "torchvision": "torchvision's", "tf-slim": "TF-Slim's"}
+
+
+def keras_note(convention, spec, model: str) -> str | None:
+    """Which network --convention keras counts, where it is not Keras's own;
+    None where there is nothing to say. The convention changes the parameter
+    accounting (4 per BatchNorm channel), never the network: a spec that
+    follows another framework is counted as that framework builds it (its
+    built-in Keras twin, ``<name>_keras``, is named where one exists), a spec
+    that names no framework as its file defines it, and an ONNX file
+    (``spec`` None) as the file holds it."""
+    from ..models import builtin_names
+
+    if convention.name != "keras" or (spec is not None and spec.framework == "keras"):
+        return None
+    accounting = "with Keras's parameter accounting (4 per BatchNorm channel)"
+    if spec is None:
+        return f"--convention keras counts the network in {model} as the file holds it, {accounting}"
+    if not spec.framework:
+        return f"{spec.name} names no framework: --convention keras counts the network as its spec file " \
+               f"defines it, {accounting}"
+    whose = _WHOSE.get(spec.framework, f"{spec.framework}'s")
+    text = f"{spec.name} is {whose} network; --convention keras counts it {accounting}"
+    twin = f"{spec.name}_keras"
+    if twin in builtin_names():
+        text += f", and Keras's own, which can differ at some widths and resolutions, is --model {twin}"
+    return text
+
+
+def note_keras(ctx, convention, spec, model: str) -> None:
+    """keras_note's remark on stderr, if any, after what stdout holds so far."""
+    text = keras_note(convention, spec, model)
+    if text is not None:
+        sys.stdout.flush()
+        note(ctx, text)

@@ -11,7 +11,7 @@ from ..errors import FileError, MnsizeError
 from ..metrics import METRICS
 from ..render.check import FORMATS
 from ..units import DTYPES
-from .base import MnsizeCommand, error_message, resolve_resolution
+from .base import MnsizeCommand, error_message, note_keras, resolve_resolution
 from .options import FILE, PERCENT, convention_option, given_limits, limit_options, model_options
 
 # how a command ends that is no error of the tool's: an exit status, ^C, a reader gone
@@ -128,7 +128,7 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     from ..budgets import Budget, load_budgets
     from ..gate import check_budgets
     from ..files import check_destination
-    from ..models import spec_path
+    from ..models import is_onnx, load_spec, spec_path
 
     ad_hoc = given_limits(options)
     if ad_hoc.get("latency") is not None and profile_path is None:
@@ -166,6 +166,8 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     results = check_budgets(budgets, before, max_growth, convention, read)
     _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary,
                    lambda b: baseline_json(b, convention, read))
+    for model in dict.fromkeys(b.model for b in budgets):  # once per model, however many budgets name it
+        note_keras(ctx, convention, None if is_onnx(model) else read.get(model) or load_spec(model), model)
     failed = [r for r in results if r.status == "fail"]
     if failed:
         from ..render.check import message

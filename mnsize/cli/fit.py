@@ -8,7 +8,7 @@ import click
 
 from ..metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, OBJECTIVES
 from ..units import DTYPES
-from .base import MnsizeCommand
+from .base import MnsizeCommand, note_keras
 from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, convention_option, given_limits, \
     limit_options
 
@@ -79,6 +79,8 @@ def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions,
         timings = time_networks(configs, threads, seconds=2.0 * len(configs))
         measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
     render_fit(result, limits, searched, dtype, objective, fmt, sys.stdout, measured)
+    for spec in specs:
+        note_keras(ctx, convention, spec, given[spec.name])
     if result.best is None:
         sys.stdout.flush()
         if result.smallest is None:  # candidates fit, but none has a published top-1 to rank by

@@ -9,7 +9,7 @@ import click
 from ..metrics import COUNTED
 from ..render.report import FORMATS
 from ..units import DTYPES
-from .base import MnsizeCommand
+from .base import MnsizeCommand, note_keras
 from .options import ALPHA_GRID, CLASSES, RESOLUTION_GRID, convention_option
 
 
@@ -26,7 +26,8 @@ from .options import ALPHA_GRID, CLASSES, RESOLUTION_GRID, convention_option
 @click.option("--classes", type=CLASSES, default=None, help="Classes of the final FC layer.")
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @convention_option
-def grid_command(model, alphas, resolutions, metric, dtype, classes, fmt, convention):
+@click.pass_context
+def grid_command(ctx, model, alphas, resolutions, metric, dtype, classes, fmt, convention):
     """One metric over an α × resolution grid, like a model zoo's table.
 
     Cells with a released checkpoint show its published ImageNet top-1.
@@ -42,3 +43,4 @@ def grid_command(model, alphas, resolutions, metric, dtype, classes, fmt, conven
     check_work([spec], alphas, resolutions, classes, hint="narrow --alphas or --resolutions")
     candidates = evaluate(spec, alphas, resolutions, classes, dtype, top1_table(spec.name), convention)
     render_grid(spec.name, metric, dtype, alphas, resolutions, candidates, fmt, sys.stdout, convention.name)
+    note_keras(ctx, convention, spec, model)

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..render.report import FORMATS
-from .base import MnsizeCommand, load_network
+from .base import MnsizeCommand, load_network, note_keras
 from .options import convention_option, model_options
 
 
@@ -19,7 +19,8 @@ from .options import convention_option, model_options
 @click.option("--standard", is_flag=True,
               help="Each separable pair against a standard conv with the same input and output.")
 @convention_option
-def table_command(model, alpha, resolution, rho, classes, fmt, by_kind, standard, convention):
+@click.pass_context
+def table_command(ctx, model, alpha, resolution, rho, classes, fmt, by_kind, standard, convention):
     """Every layer's shapes, mult-adds and parameters, with exact totals.
 
     \b
@@ -37,3 +38,4 @@ def table_command(model, alpha, resolution, rho, classes, fmt, by_kind, standard
     config = dataclasses.replace(network.config, convention=convention.name)
     view = "by_kind" if by_kind else "standard" if standard else "layers"
     render_report(config, count(network.layers, convention), view, fmt, sys.stdout)
+    note_keras(ctx, convention, network.spec, model)

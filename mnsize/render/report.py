@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import IO
 
+from ..conventions import CONVENTIONS
 from ..costs import Report
 from ..expand import Config
 from ..units import format_bytes, format_count
@@ -16,10 +17,24 @@ from .base import Grid, describe, dims, dump_json, head, pct, ratio, share, writ
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def summary(report: Report) -> str:
-    return (f"{format_count(report.madds)} mult-adds ({report.madds:,}; {format_count(2 * report.madds)} FLOPs), "
-            f"{format_count(report.params, 2)} params ({report.params:,}; "
-            f"+{report.bn_params:,} BatchNorm = {report.params + report.bn_params:,} in PyTorch)")
+#: how a convention's params are named in the footer: the tool that counts them so
+_COUNTED_BY = {"torch": "PyTorch's numel()", "keras": "Keras"}
+
+
+def summary(report: Report, convention: str = "paper") -> str:
+    """The totals in one line. The paper's params leave BatchNorm out, so its
+    2 per channel are added to give PyTorch's ``numel()``; a convention whose
+    params include BatchNorm already (mnsize.conventions) says so instead,
+    and nothing is added twice. ``report.bn_params`` is always 2 per channel."""
+    madds = f"{format_count(report.madds)} mult-adds ({report.madds:,}; {format_count(2 * report.madds)} FLOPs)"
+    per_channel = CONVENTIONS[convention].bn_params_in_params
+    included = per_channel * report.bn_params // 2
+    if per_channel == 0:
+        params = f"{report.params:,}; +{report.bn_params:,} BatchNorm = {report.params + report.bn_params:,} in PyTorch"
+    else:
+        params = f"{report.params:,} as {_COUNTED_BY.get(convention, convention)} counts them, " + \
+            (f"BatchNorm's {included:,} included, {per_channel} per channel" if included else "no BatchNorm")
+    return f"{madds}, {format_count(report.params, 2)} params ({params})"
 
 
 def _totals(report: Report) -> dict:
@@ -68,7 +83,8 @@ def layers_grid(config: Config, report: Report) -> Grid:
         totals=["", "total", "", "", "", "", f"{report.madds:,}", f"{report.params:,}", f"peak {peak:,}",
                 "100.00%"],
         optional=[9, 8, 5, 2],  # % madds, in+out, kernel/s, kind
-        notes=[summary(report), f"Peak activations (largest input + output of one layer): {peak:,} elements, "
+        notes=[summary(report, config.convention),
+               f"Peak activations (largest input + output of one layer): {peak:,} elements, "
                f"{format_bytes(4 * peak)} in fp32, {format_bytes(peak)} in int8."],
     )
 
@@ -95,7 +111,7 @@ def by_kind_grid(config: Config, report: Report) -> Grid:
         csv_headers=["kind", "layers", "madds", "params"],
         csv_rows=[[k.kind, k.layers, k.madds, k.params] for k in kinds],
         totals=["total", str(len(report.rows)), f"{report.madds:,}", "100.00%", f"{report.params:,}", "100.00%"],
-        notes=[summary(report)],
+        notes=[summary(report, config.convention)],
     )
 
 
