@@ -68,6 +68,7 @@ class Op:
     weights: int = 0                 # conv, gemm: weight elements
     bias: int = 0                    # conv, gemm: bias elements
     act: str = ""                    # act: one of OP_ACTIVATIONS
+    padding: tuple[int, int] | None = None  # conv: zeros before and after each side, where not its own SAME padding
     operator: str = ""               # eltwise: add, sub, mul, div
     constant: str = ""               # eltwise: "", "scalar" or "channel"
     value: float | None = None       # eltwise with a scalar constant: the number
@@ -167,6 +168,7 @@ class _Found:
     stride: int | None = None
     groups: int = 1
     dilation: int = 1
+    padding: tuple[int, int] | None = None
     bias: bool = False
     bn: bool = False
     act: str = "none"
@@ -278,7 +280,7 @@ class _Recogniser:
             raise self.fail(op, f"{op.bias:,} biases for {c_out} output channels")
         kind = "dw" if groups == c_in == c_out > 1 else "pw" if kernel == 1 and groups == 1 else "conv"
         self.add(op, kind, x, op.in_shape, op.out_shape, kernel=kernel, stride=op.stride[0], groups=groups,
-                 dilation=op.dilation[0], bias=bool(op.bias))
+                 dilation=op.dilation[0], bias=bool(op.bias), padding=op.padding)
 
     def gemm(self, op: Op) -> None:
         x = self.use(op.inputs[0])
@@ -453,5 +455,6 @@ class _Recogniser:
                 index=len(layers) + 1, name=name, block=name, kind=found.kind, in_shape=found.in_shape,
                 out_shape=found.out_shape, kernel=found.kernel, stride=found.stride, groups=found.groups,
                 bias=found.bias, bn=found.bn, act=found.act, position=found.source.index, squeeze=found.squeeze,
-                residual=found.residual, dilation=found.dilation, se_act=found.se_act, gate=found.gate))
+                residual=found.residual, dilation=found.dilation, se_act=found.se_act, gate=found.gate,
+                padding=found.padding))
         return tuple(layers)

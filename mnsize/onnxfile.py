@@ -201,6 +201,7 @@ class _Walk:
         self.path = path
         self.opset = opset
         self.dyn: dict[str, Dyn] = {}
+        self.padded: dict[str, tuple[str, tuple[int, int]]] = {}  # zero Pads a convolution may take as its own
         self.values: dict[str, np.ndarray] = {}    # constants known
         self.tensors: dict[str, object] = {}       # initializers not read yet (their dims are enough for weights)
         self.failed: dict[str, str] = {}           # constants that cannot be known, and why
@@ -303,7 +304,7 @@ class _Walk:
                 self.values[out] = result
 
     def emit(self, node, position: int, kind: str, x: str, out: Dyn, **fields) -> None:
-        inputs = tuple(name for name in node.input if name in self.dyn)
+        inputs = fields.pop("inputs", None) or tuple(name for name in node.input if name in self.dyn)
         self.ops.append(Op(index=position, name=node.name or node.output[0], op_type=node.op_type, kind=kind,
                            inputs=inputs, output=node.output[0], in_shape=self.dyn[x].image, out_shape=out.image,
                            **fields))

@@ -57,6 +57,7 @@ class Walk(Protocol):
     opset: int
     dyn: dict[str, Dyn]                  # tensors computed from the input
     values: dict[str, np.ndarray]        # constants known
+    padded: dict[str, tuple[str, tuple[int, int]]]  # a zero Pad's output: its input, and the zeros before and after
 
     def fail(self, where: str, message: str) -> GraphError: ...
 
@@ -173,8 +174,14 @@ def _conv(walk: Walk, node, position: int, where: str) -> None:
                                "channels")
     (height, width), stride, dilation = _window(walk, where, x, attrs, kernel)
     bias = math.prod(walk.static_shape(node.input[2], where)) if len(node.input) > 2 and node.input[2] else 0
-    walk.emit(node, position, "conv", node.input[0], Dyn((x.shape[0], weight[0], height, width), NCHW),
-              kernel=kernel, stride=stride, dilation=dilation, groups=groups, weights=math.prod(weight), bias=bias)
+    reads, padding = node.input[0], {}
+    if reads in walk.padded and not any(attrs.get("pads", [])) and attrs.get("auto_pad", "NOTSET") in ("NOTSET",
+                                                                                                       "VALID"):
+        reads, pair = walk.padded[reads]  # the zeros before it are this convolution's padding
+        padding = {"padding": pair, "inputs": (reads,)}
+    walk.emit(node, position, "conv", reads, Dyn((x.shape[0], weight[0], height, width), NCHW),
+              kernel=kernel, stride=stride, dilation=dilation, groups=groups, weights=math.prod(weight), bias=bias,
+              **padding)
 
 
 def _gemm(walk: Walk, node, position: int, where: str) -> None:
@@ -376,6 +383,14 @@ def _pad(walk: Walk, node, position: int, where: str) -> None:
     if any(s < 1 for s in shape) or shape[0] != x.shape[0]:
         raise walk.fail(where, f"pads {pads} give the shape {shape}")
     walk.emit(node, position, "free", node.input[0], Dyn(tuple(shape), x.labels))
+    spatial = {axis: (pads[i], pads[i + len(axes)]) for i, axis in enumerate(axes) if pads[i] or pads[i + len(axes)]}
+    mode = attributes(node, walk, where).get("mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    zero = len(node.input) < 3 or not node.input[2] or not np.any(walk.value(node.input[2], where))
+    if mode == "constant" and zero and x.labels == NCHW and set(spatial) <= {2, 3} \
+            and spatial.get(2, (0, 0)) == spatial.get(3, (0, 0)):
+        # zeros on H and W alike: a convolution reading this pads its input itself (Keras's ZeroPadding2D)
+        walk.padded[node.output[0]] = (node.input[0], spatial.get(2, (0, 0)))
 
 
 def _shape(walk: Walk, node, position: int, where: str) -> None:

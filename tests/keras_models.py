@@ -1,5 +1,6 @@
 """Models nobody on this project wrote: Keras 3 applications (torch backend),
-exported to ONNX, and counted a second way from the Keras layers themselves.
+built at any width and input size, counted a second way from the Keras layers
+themselves, and exported to ONNX.
 
 Keras is imported on first use only, with KERAS_BACKEND=torch set for that
 import and the variable restored after it, so neither the rest of the suite nor
@@ -9,6 +10,7 @@ the processes it starts see a changed environment.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import io
@@ -30,6 +32,10 @@ MODELS = (
     ("EfficientNetB0", 1.0),
 )
 RESOLUTION = 224
+#: the built-in spec that follows each family as Keras builds it
+SPECS = {"MobileNet": "mobilenet_v1_keras", "MobileNetV2": "mobilenet_v2_keras",
+         "MobileNetV3Large": "mobilenet_v3_large_keras", "MobileNetV3Small": "mobilenet_v3_small_keras",
+         "EfficientNetB0": "efficientnet_b0"}
 
 
 def model_id(family: str, alpha: float) -> str:
@@ -52,13 +58,30 @@ def _keras():
     return keras
 
 
-def build(family: str, alpha: float, varied: bool = False):
-    """A keras.applications model with random weights at 224x224, called once on zeros.
+def construct(family: str, alpha: float | str, resolution: tuple[int, int] = (RESOLUTION, RESOLUTION)):
+    """keras.applications' ``family`` at ``alpha`` on an H x W input: random
+    weights, 1000 classes, the top included, every other argument Keras's own
+    default (MobileNetV3's include_preprocessing, a Rescaling with no weights).
 
     With weights=None Keras takes any α for every family here (the fixed sets
     {0.25, 0.5, 0.75, 1.0} for MobileNet, {0.35, 0.5, 0.75, 1.0, 1.3, 1.4} for V2
-    and {0.75, 1.0} for V3 are for its ImageNet checkpoints); EfficientNetB0 has
-    no α and takes only 1.0.
+    and {0.75, 1.0} for V3 are for its ImageNet checkpoints) and any side of 32
+    or more; EfficientNetB0 has no α and takes only 1.0. ``alpha`` as text
+    ("0.37") reaches Keras as the double float() makes of it.
+    """
+    keras = _keras()
+    constructor = getattr(keras.applications, family)
+    kwargs = {"weights": None, "include_top": True, "classes": 1000, "input_shape": (*resolution, 3)}
+    if family.startswith("EfficientNet"):
+        if float(alpha) != 1.0:
+            raise ValueError(f"{family} has no width multiplier: alpha must be 1.0, not {alpha}")
+    else:
+        kwargs["alpha"] = float(alpha)
+    return constructor(**kwargs)
+
+
+def build(family: str, alpha: float, varied: bool = False):
+    """construct()'s model at 224x224, called once on zeros.
 
     As Keras initialises them, every BatchNorm holds the same γ, β and moving
     statistics and every bias is zero, so the exporter's constant folding shares
@@ -69,14 +92,7 @@ def build(family: str, alpha: float, varied: bool = False):
     import numpy as np
 
     keras = _keras()
-    constructor = getattr(keras.applications, family)
-    kwargs = {"weights": None, "input_shape": (RESOLUTION, RESOLUTION, 3)}
-    if family.startswith("EfficientNet"):
-        if alpha != 1.0:
-            raise ValueError(f"{family} has no width multiplier: alpha must be 1.0, not {alpha}")
-    else:
-        kwargs["alpha"] = alpha
-    model = constructor(**kwargs)
+    model = construct(family, alpha)
     if varied:
         rng = np.random.default_rng(0)
         for layer in _layers(model):
@@ -151,6 +167,20 @@ def keras_params(model) -> int:
                                       if isinstance(layer, keras.layers.Normalization))
 
 
+def keras_shapes(model) -> tuple[tuple[str, int, int, int], ...]:
+    """(name, C, H, W) of every Conv2D, DepthwiseConv2D and Dense output, in
+    the model's layer order: a Dense on a flat vector as C x 1 x 1, the way
+    mnsize shapes an fc layer."""
+    keras = _keras()
+    shapes = []
+    for layer in _layers(model):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+            *spatial, channels = layer.output.shape[1:]
+            height, width = spatial or (1, 1)
+            shapes.append((layer.name, channels, height, width))
+    return tuple(shapes)
+
+
 def _batch_of_one(model) -> None:
     """Every "batch" dimension of the graph's inputs, outputs and value_info made 1."""
     for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
@@ -218,40 +248,106 @@ def export_one(folder: Path, family: str, alpha: float) -> Exported:
 
 
 def export_all(folder: Path, models=MODELS, workers: int | None = None) -> dict[str, Exported]:
-    """Every model built, exported and folded into ``folder``, keyed by model_id.
-
-    Tracing a Keras model for export is Python-bound, so the models are shared
-    among up to two processes of their own (this file run as a script), one
-    thread each; each prints one JSON line per model.
-    """
-    workers = workers or min(2, os.cpu_count() or 1)
-    shares = [models[i::workers] for i in range(workers)]
-    processes = [subprocess.Popen([sys.executable, __file__, str(folder), *(f"{f}:{a}" for f, a in share)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for share in shares if share]
+    """Every model built, exported and folded into ``folder``, keyed by model_id."""
     found = {}
-    for process in processes:
-        try:
-            out, err = process.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        if process.returncode:
-            raise RuntimeError(f"exporting Keras models failed (exit {process.returncode}):\n{err[-4000:]}")
-        for line in out.splitlines():
-            exported = Exported(**json.loads(line))
-            found[exported.id] = exported
+    for record in _in_workers(["export", str(folder)], [f"{f}:{a}" for f, a in models], workers):
+        exported = Exported(**record)
+        found[exported.id] = exported
     return {model_id(*model): found[model_id(*model)] for model in models}
 
 
+def config_id(family: str, alpha: str, resolution: tuple[int, int]) -> str:
+    return f"{family}-{alpha}-{resolution[0]}x{resolution[1]}"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One model as construct() builds it, with Keras's own counts of it."""
+
+    family: str
+    alpha: str  # as given, e.g. "0.37"
+    resolution: tuple[int, int]  # (H, W)
+    count_params: int  # model.count_params()
+    params: int  # keras_params(model)
+    madds: int  # keras_madds(model)
+    shapes: tuple[tuple[str, int, int, int], ...]  # keras_shapes(model)
+
+    @property
+    def id(self) -> str:
+        return config_id(self.family, self.alpha, self.resolution)
+
+    @classmethod
+    def from_json(cls, record: dict) -> "Measured":
+        return cls(**{**record, "resolution": tuple(record["resolution"]),
+                      "shapes": tuple(tuple(shape) for shape in record["shapes"])})
+
+
+def measure_one(family: str, alpha: str, resolution: tuple[int, int]) -> Measured:
+    model = construct(family, alpha, resolution)
+    # no keras.utils.clear_session() between models: its full garbage collection
+    # more than doubles the time a build takes, and memory stays flat without it
+    return Measured(family, alpha, resolution, model.count_params(), keras_params(model), keras_madds(model),
+                    keras_shapes(model))
+
+
+def measure_all(configs, workers: int | None = None) -> dict[str, Measured]:
+    """Every (family, α as text, (H, W)) built and measured, keyed by config_id.
+    Building is the whole cost (a few tenths of a second a model, one core);
+    no model is called or exported."""
+    items = [f"{family}:{alpha}:{h}x{w}" for family, alpha, (h, w) in configs]
+    found = {}
+    for record in _in_workers(["measure"], items, workers):
+        measured = Measured.from_json(record)
+        found[measured.id] = measured
+    return {config_id(*config): found[config_id(*config)] for config in configs}
+
+
+def _in_workers(command: list[str], items: list[str], workers: int | None = None) -> list[dict]:
+    """The items shared round-robin among up to two processes of their own
+    (this file run as a script: ``command`` then its share of the items), one
+    thread each, since building and tracing Keras models is Python-bound; each
+    prints one JSON record per item."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    shares = [items[i::workers] for i in range(workers)]
+    processes = [subprocess.Popen([sys.executable, __file__, *command, *share],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for share in shares if share]
+    # read every process's pipes at once: one left waiting would block on a full pipe
+    with concurrent.futures.ThreadPoolExecutor(len(processes)) as pool:
+        outputs = list(pool.map(_output, processes))
+    return [json.loads(line) for out in outputs for line in out.splitlines()]
+
+
+def _output(process: subprocess.Popen) -> str:
+    try:
+        out, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    if process.returncode:
+        raise RuntimeError(f"Keras models failed ({process.args[2]}, exit {process.returncode}):\n{err[-4000:]}")
+    return out
+
+
 def main(argv: list[str]) -> None:
+    """``export FOLDER FAMILY:ALPHA ...`` or ``measure FAMILY:ALPHA:HxW ...``."""
     import torch
 
     torch.set_num_threads(1)  # one core per process: the processes share the machine
-    folder, *models = argv
-    for item in models:
-        family, alpha = item.split(":")
-        print(json.dumps(dataclasses.asdict(export_one(Path(folder), family, float(alpha)))), flush=True)
+    command, *rest = argv
+    if command == "export":
+        folder, *models = rest
+        for item in models:
+            family, alpha = item.split(":")
+            print(json.dumps(dataclasses.asdict(export_one(Path(folder), family, float(alpha)))), flush=True)
+    elif command == "measure":
+        for item in rest:
+            family, alpha, size = item.split(":")
+            height, width = (int(side) for side in size.split("x"))
+            print(json.dumps(dataclasses.asdict(measure_one(family, alpha, (height, width)))), flush=True)
+    else:
+        raise SystemExit(f"unknown command {command!r}: export or measure")
 
 
 if __name__ == "__main__":

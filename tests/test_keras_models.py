@@ -35,14 +35,12 @@ PUBLISHED_PARAMS = {"MobileNet-1.0": 4_253_864, "MobileNetV2-1.0": 3_538_984, "M
 #: classifier's 1024 x 1000 included, which Keras computes as a 1x1 Conv2D
 V1_MADDS = 568_740_352
 
-#: the built-in spec of each model whose widths Keras sets the way the spec's
-#: width rule does. Keras's MobileNetV3 at α < 1 keeps the 16-wide stem and the
-#: 1024/1280-wide last 1x1 conv, where the built-in spec (torchvision's rule)
-#: scales them, so V3 is compared at α 1.0 only.
-BUILTIN = {"MobileNet-0.25": "mobilenet_v1", "MobileNet-0.5": "mobilenet_v1", "MobileNet-0.75": "mobilenet_v1",
-           "MobileNet-1.0": "mobilenet_v1", "MobileNetV2-0.35": "mobilenet_v2", "MobileNetV2-1.0": "mobilenet_v2",
-           "MobileNetV2-1.4": "mobilenet_v2", "MobileNetV3Small-1.0": "mobilenet_v3_small",
-           "MobileNetV3Large-1.0": "mobilenet_v3_large", "EfficientNetB0-1.0": "efficientnet_b0"}
+#: the built-in spec of each model: the one that follows its family
+#: (keras_models.SPECS), with Keras's own width arithmetic (V1's int(c α),
+#: V2's truncation before rounding to a multiple of 8, V3's 16-wide stem and
+#: 1280/1024-wide layer after pooling at every α below 1), so each model is
+#: compared at its own α, MobileNetV3 at 0.75 included
+BUILTIN = {model_id(family, alpha): keras_models.SPECS[family] for family, alpha in MODELS}
 
 
 @pytest.fixture(scope="session")

@@ -277,7 +277,22 @@ def test_pads_computed_from_the_input_shape_are_folded(tmp_path):
     y = g.op("Dropout", g.conv(y, 3, 4, 3, stride=2))
     y = g.op("Squeeze", g.op("Unsqueeze", y, g.const([4], np.int64)), g.const([4], np.int64))
     layer, = layers_of(g.save(tmp_path / "pads.onnx", y))
-    assert layer.in_shape == (3, 12, 12) and layer.out_shape == (4, 5, 5)
+    # the zeros are the convolution's own padding: it reads the 11x11 input, padded [0, 1] (as a spec says it)
+    assert (layer.in_shape, layer.padding, layer.out_shape) == ((3, 11, 11), (0, 1), (4, 5, 5))
+
+
+@pytest.mark.parametrize("pads,value,padding,in_shape", [
+    ([0, 0, 1, 1, 0, 0, 2, 2], None, (1, 2), (3, 11, 11)),     # the same zeros on H and W: the conv's padding
+    ([0, 0, 1, 0, 0, 0, 2, 0], None, None, (3, 14, 11)),       # H only: a tensor of its own
+    ([0, 0, 1, 1, 0, 0, 1, 1], 1.0, None, (3, 13, 13)),        # ones, not zeros
+])
+def test_a_zero_pad_before_a_conv_is_its_padding_only_when_it_can_be(tmp_path, pads, value, padding, in_shape):
+    g = Graph((1, 3, 11, 11))
+    extra = [g.const(value, np.float32)] if value is not None else []
+    y = g.op("Pad", g.x, g.const(pads, np.int64), *extra)
+    layer, = layers_of(g.save(tmp_path / "pad.onnx", g.conv(y, 3, 4, 3)))
+    assert (layer.in_shape, layer.padding) == (in_shape, padding)
+    assert layer.out_shape[1:] == (in_shape[1] + sum(padding or (0, 0)) - 2, in_shape[2] + sum(padding or (0, 0)) - 2)
 
 
 def test_symbolic_sizes_take_the_resolution_and_fixed_ones_keep_theirs(tmp_path):
