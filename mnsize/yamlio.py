@@ -29,6 +29,9 @@ _FLOAT_TAG = "tag:yaml.org,2002:float"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; no file mnsize reads needs that"
+
+
 class _Refused(Exception):
     """A document mnsize will not take, and the line where it says so."""
 
@@ -55,8 +58,7 @@ class _Resolver(yaml.resolver.BaseResolver):
     def descend_resolver(self, current_node, current_index) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH + 1:
-            raise _Refused(f"nested more than {MAX_DEPTH} levels deep; no file mnsize reads needs that",
-                           current_node.start_mark if current_node is not None else None)
+            raise _Refused(_TOO_DEEP, current_node.start_mark if current_node is not None else None)
 
     def ascend_resolver(self) -> None:
         self.depth -= 1
@@ -219,6 +221,8 @@ def load_yaml(text: str, file: str, error: type[FileError] = FileError) -> tuple
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in problem:  # PyYAML 6.0.4 and later refuse deep nesting in the parser, before us
+            raise error(_TOO_DEEP, file=file, line=line) from None
         raise error(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", file=file) from None
