@@ -15,6 +15,7 @@ from .base import MnsizeGroup
 from .bench import bench_command
 from .check import check_command
 from .explain import explain_command
+from .export import export_command
 from .fit import fit_command
 from .grid import grid_command
 from .import_ import import_command
@@ -33,7 +34,8 @@ def cli():
 
 
 for command in (table_command, explain_command, models_command, verify_command, import_command, fit_command, grid_command,
-                plot_command, check_command, bench_command, profile_command, latency_command):
+                plot_command, check_command, bench_command, profile_command, latency_command,
+                export_command):
     cli.add_command(command)
 
 
