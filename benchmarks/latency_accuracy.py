@@ -22,7 +22,8 @@ import platform
 import statistics
 from datetime import date
 
-from mnsize.bench import CALIBRATION_NETWORKS, features_of, fit_costs, grid_configs, time_networks, vector_lanes
+from mnsize.bench import time_networks
+from mnsize.calibrate import CALIBRATION_NETWORKS, features_of, fit_costs, grid_configs, vector_lanes
 from mnsize.costs import count
 from mnsize.expand import expand
 from mnsize.models import load_spec

@@ -47,8 +47,8 @@ if os.environ.get("MNSIZE_TEST_DIE_AT_LIMIT"):
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 canned = os.environ.get("MNSIZE_TEST_CALIBRATION")
 if canned:
-    import mnsize.bench
-    mnsize.bench.calibrate = lambda *args, **kwargs: json.loads(canned)
+    import mnsize.calibrate
+    mnsize.calibrate.calibrate = lambda *args, **kwargs: json.loads(canned)
 sys.argv[0] = "mnsize"
 runpy.run_module("mnsize", run_name="__main__", alter_sys=True)
 """

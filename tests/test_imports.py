@@ -61,7 +61,7 @@ def floor(name: str) -> str:
 def test_the_modules_are_found():
     assert {"mnsize.spec", "mnsize.costs", "mnsize.cli", "mnsize.cli.table", "mnsize.render.base"} <= set(MODULES)
     assert "mnsize.costs" in GRAPH["mnsize.conventions"]
-    assert "mnsize.bench" in GRAPH["mnsize.cli.profile"]  # from .. import bench
+    assert "mnsize.calibrate" in GRAPH["mnsize.cli.profile"]  # from .. import calibrate
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -219,11 +219,12 @@ def test_bench_refuses_what_does_not_fit_in_memory():
 
 def test_profile_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="profile needs torch")
-    from mnsize import bench
+    from mnsize import calibrate
 
-    monkeypatch.setattr(bench, "CALIBRATION_NETWORKS", bench.grid_configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
-                        + bench.grid_configs("mobilenet_v3_small", "0.5", (32, 64)))
-    monkeypatch.setattr(bench.calibrate, "__defaults__", (1, 60, bench.CALIBRATION_NETWORKS, None))
+    monkeypatch.setattr(calibrate, "CALIBRATION_NETWORKS",
+                        calibrate.grid_configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
+                        + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 64)))
+    monkeypatch.setattr(calibrate.calibrate, "__defaults__", (1, 60, calibrate.CALIBRATION_NETWORKS, None))
     out = tmp_path / "p.yaml"
     (tmp_path / "mine.yaml").write_text("something: else\n")
     refused = run("profile", "--out", str(tmp_path / "mine.yaml"), "--seconds", "5")

@@ -164,7 +164,7 @@ def _synthetic_rows() -> list[tuple[float, ...]]:
 def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypatch):
     import types
 
-    from mnsize import bench
+    from mnsize import bench, calibrate
 
     rows = _synthetic_rows()
     times = [sum(c * x for c, x in zip(TRUE_MS_PER, row)) * float(1 + OFF.get(i, 0)) for i, row in enumerate(rows)]
@@ -178,20 +178,20 @@ def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypat
         return [bench.Timing(10, t, t * (1 - s / 2), t * (1 + s / 2)) for t, s in zip(times, spreads)]
 
     fits = []
-    real_fit = bench.fit_costs
+    real_fit = calibrate.fit_costs
 
     def spy(fit_rows, targets):
         fits.append(list(fit_rows))
         return real_fit(fit_rows, targets)
 
-    monkeypatch.setattr(bench, "time_networks", time_networks)
-    monkeypatch.setattr(bench, "features_of", lambda config, lanes: features[config])
-    monkeypatch.setattr(bench, "fit_costs", spy)
-    monkeypatch.setattr(bench, "vector_lanes", lambda: 16)
-    monkeypatch.setattr(bench, "import_torch", lambda: types.SimpleNamespace(__version__="test"))
-    monkeypatch.setattr(bench, "keep_freed_memory", lambda: "test")
+    monkeypatch.setattr(calibrate, "time_networks", time_networks)
+    monkeypatch.setattr(calibrate, "features_of", lambda config, lanes: features[config])
+    monkeypatch.setattr(calibrate, "fit_costs", spy)
+    monkeypatch.setattr(calibrate, "vector_lanes", lambda: 16)
+    monkeypatch.setattr(calibrate, "import_torch", lambda: types.SimpleNamespace(__version__="test"))
+    monkeypatch.setattr(calibrate, "keep_freed_memory", lambda: "test")
 
-    profile = bench.calibrate(threads=1, seconds=1, networks=networks)
+    profile = calibrate.calibrate(threads=1, seconds=1, networks=networks)
 
     train = [row for i, row in enumerate(rows) if i not in HELD_OUT]
     assert sorted(map(len, fits)) == [len(train), N_NETWORKS]

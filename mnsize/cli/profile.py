@@ -60,13 +60,13 @@ def profile_command(ctx, out, threads, seconds, force):
     """
     import yaml
 
-    from .. import bench
+    from .. import calibrate
     from ..files import write_atomic
 
     _check_profile_out(out, force)  # say so before a minute of timing, not after it
     tick, close = progress("calibrating")
     try:
-        data = bench.calibrate(threads, seconds, tick=tick)
+        data = calibrate.calibrate(threads, seconds, tick=tick)
     finally:
         close()
     text = yaml.safe_dump(data, sort_keys=False)
