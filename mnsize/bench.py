@@ -1,33 +1,48 @@
-"""Measuring latency on this machine (torch); mnsize.calibrate fits a profile to it.
+"""Measuring latency on this machine, in one of mnsize.runtimes' runtimes;
+mnsize.calibrate fits a profile to it.
 
-Timing discipline: a fixed number of threads, eval mode and
-torch.inference_mode, BatchNorm folded into the convolutions as any deployment
-does (a conv with a bias in place of conv + BatchNorm), freed memory kept in
-the process (see keep_freed_memory), warm-up runs, then many timed runs
-summarised by the median with p10 and p90. Networks compared with each other
-are timed in interleaved rounds, so that the machine's drift hits them alike.
+Timing discipline: a fixed number of threads, BatchNorm folded into the
+convolutions as any deployment does (a conv with a bias in place of conv +
+BatchNorm), freed memory kept in the process (keep_freed_memory), a warm-up,
+then timed runs summarised by the median with p10 and p90. Runs are sampled by
+time rather than counted: a network is timed in rounds of about the same
+length, and the medians of the rounds say how steady the machine was
+(``Timing.round_spread``). Networks compared with each other are timed in
+interleaved rounds, so that the machine's drift hits them alike.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import statistics
 import time
 
 from .bounds import MAX_BENCH_BYTES
-from .crosscheck import forward_bytes, import_torch
+from .crosscheck import forward_bytes
 from .errors import MnsizeError
 from .expand import Layer, deployed, expand
 from .models import load_spec
+from .runtimes import check_runtime, keep_freed_memory, runtime_version, session
+
+__all__ = ["Timing", "keep_freed_memory", "memory_bytes", "summarise", "time_layers", "time_networks"]
+
+#: rounds a single network's timing is split into, and the least warm-up
+ROUNDS = 5
+WARMUP_SECONDS = 0.2
+#: the fewest timed runs in one round, however slow a run is
+MIN_ROUND_RUNS = 3
 
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
+    """Timed runs of one network, in milliseconds. ``round_spread`` is
+    (max - min) / median of the rounds' medians: 0 for a single round."""
+
     runs: int
     median_ms: float
     p10_ms: float
     p90_ms: float
+    round_spread: float = 0.0
 
     @property
     def spread(self) -> float:
@@ -41,58 +56,24 @@ def summarise(samples_ms: list[float]) -> Timing:
                   ordered[round(0.9 * (len(ordered) - 1))])
 
 
+def summarise_rounds(rounds: list[list[float]]) -> Timing:
+    """All rounds' runs pooled, with the spread between the rounds' medians."""
+    medians = [statistics.median(r) for r in rounds if r]
+    middle = statistics.median(medians)
+    between = (max(medians) - min(medians)) / middle if len(medians) > 1 and middle else 0.0
+    return dataclasses.replace(summarise([ms for r in rounds for ms in r]), round_spread=between)
+
+
 def memory_bytes(layers: tuple[Layer, ...], batch: int, threads: int = 1) -> int:
     """An upper bound of what timing ``layers`` (BatchNorm folded) adds to the
     process, with freed memory kept (mnsize.crosscheck.forward_bytes)."""
     return forward_bytes(deployed(layers), batch, folded=True, kept_by_threads=threads)
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
-def keep_freed_memory() -> str:
-    """Make the C allocator keep freed memory in the process; say what was done.
-
-    By default glibc serves large blocks with fresh memory maps and hands
-    memory back to the system as soon as enough of it is free, with thresholds
-    that move with what the process freed before, so a network's activations
-    are page-faulted in afresh on some runs and not on others, and its timings
-    differ between runs and between processes (docs/latency.md). With both
-    thresholds fixed high, every run after the warm-up reuses the memory of
-    the one before, as a deployment runtime with a memory arena does. Elsewhere
-    than glibc this does nothing and says so."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return "system default"
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    for limit in (2**30, 2**25):  # some glibc versions refuse a map threshold above 32 MiB
-        if mallopt(M_MMAP_THRESHOLD, limit) == 1 and mallopt(M_TRIM_THRESHOLD, 2 * limit) == 1:
-            return f"freed memory kept (malloc thresholds {limit // 2**20} MiB)"
-    return "system default"
-
-
-def prepare(threads: int):
-    """torch, set up for timing: ``threads`` threads, freed memory kept."""
-    torch = import_torch()
-    torch.set_num_threads(threads)
-    keep_freed_memory()
-    return torch
-
-
-def _samples(module, x, runs: int, warmup: int, tick=None) -> list[float]:
-    torch = import_torch()
-    out = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            module(x)
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(x)
-            out.append((time.perf_counter() - start) * 1000)
-            if tick is not None:
-                tick()
-    return out
+def prepare(threads: int) -> str:
+    """The process set up for timing; each session sets its own ``threads``.
+    Says what was done to the allocator."""
+    return keep_freed_memory()
 
 
 def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
@@ -102,27 +83,90 @@ def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
                           f"working memory; bench runs at most {MAX_BENCH_BYTES / 2**30:.0f} GiB")
 
 
-def _build(layers: tuple[Layer, ...], input_shape, batch: int):
-    """The model and an input; its memory was checked (_check_memory) before."""
-    torch = import_torch()
-    from .nn import build_layers
+def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
+    """One inference in torch; its memory was checked (_check_memory) before."""
+    return session("torch", layers, input_shape, threads, batch)
 
-    return build_layers(deployed(layers)).eval(), torch.randn(batch, *input_shape)
+
+def _builder(runtime: str):
+    """(layers, input_shape, batch, threads) -> one inference, in ``runtime``."""
+    if runtime == "torch":
+        return _build
+    return lambda layers, input_shape, batch, threads=1: session(runtime, layers, input_shape, threads, batch)
+
+
+def _samples(run, runs: int, warmup: int = 0, tick=None) -> list[float]:
+    """``runs`` timed calls of ``run`` after ``warmup`` untimed ones, in ms."""
+    for _ in range(warmup):
+        run()
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        out.append((time.perf_counter() - start) * 1000)
+        if tick is not None:
+            tick()
+    return out
+
+
+def _samples_for(run, seconds: float) -> list[float]:
+    """Timed calls of ``run`` for about ``seconds`` (at least MIN_ROUND_RUNS), in ms."""
+    out: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while True:
+        start = time.perf_counter()
+        run()
+        end = time.perf_counter()
+        out.append((end - start) * 1000)
+        if end >= deadline and len(out) >= MIN_ROUND_RUNS:
+            return out
+
+
+def _warm_up(run, runs: int, seconds: float) -> None:
+    """At least ``runs`` calls, and calls for at least ``seconds``: caches,
+    allocator and the runtime's lazy set-up settled before anything is timed."""
+    start, done = time.perf_counter(), 0
+    while done < runs or time.perf_counter() - start < seconds:
+        run()
+        done += 1
 
 
 def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], threads: int = 1, batch: int = 1,
-          runs: int = 50, warmup: int = 10, tick=None) -> Timing:
-    """Latency of the whole network (BatchNorm folded) on this machine."""
+                runs: int | None = None, warmup: int = 10, tick=None, runtime: str = "torch",
+                seconds: float = 2.0) -> Timing:
+    """Latency of the whole network (BatchNorm folded) on this machine.
+
+    By default the warm-up lasts at least ``warmup`` runs and WARMUP_SECONDS,
+    then ROUNDS rounds of about ``seconds / ROUNDS`` each are timed. ``runs``
+    fixes the count instead: ``warmup`` runs, then ``runs`` timed runs split
+    into up to ROUNDS rounds. ``tick(share)``, if given, is called as the
+    timing advances, with shares that add up to 1."""
+    check_runtime(runtime)
+    if runs is None and not seconds > 0:
+        raise MnsizeError(f"seconds must be above 0, got {seconds!r}")
     _check_memory(layers, batch, threads)
     prepare(threads)
-    model, x = _build(layers, input_shape, batch)
-    return summarise(_samples(model, x, runs, warmup, tick))
+    run = _builder(runtime)(layers, input_shape, batch, threads)
+    _warm_up(run, warmup, WARMUP_SECONDS if runs is None else 0.0)
+    if runs is None:
+        rounds = []
+        for _ in range(ROUNDS):
+            rounds.append(_samples_for(run, seconds / ROUNDS))
+            if tick is not None:
+                tick(1 / ROUNDS)
+    else:
+        count = min(ROUNDS, runs)
+        sizes = [runs // count + (i < runs % count) for i in range(count)]
+        rounds = [_samples(run, size, tick=(lambda: tick(1 / runs)) if tick else None) for size in sizes]
+    return summarise_rounds(rounds)
 
 
-def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None) -> list[Timing]:
+def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None,
+                  runtime: str = "torch") -> list[Timing]:
     """Median latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds.
     A resolution is a side (square) or (H, W)."""
+    check_runtime(runtime)
     networks = []
     for name, alpha, res in configs:  # every one checked before any is built or timed
         spec = load_spec(name)
@@ -133,17 +177,18 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
         except MnsizeError as exc:
             raise MnsizeError(f"{spec.name} α {float(alpha):g} {hw[0]}×{hw[1]}: {exc}") from None
         networks.append((spec, hw, layers))
+    runtime_version(runtime)  # a missing runtime refuses before anything is built
     prepare(threads)
-    built = []
+    build, built = _builder(runtime), []
     for spec, hw, layers in networks:
-        model, x = _build(layers, (spec.in_channels, *hw), 1)
-        first = statistics.median(_samples(model, x, runs=2, warmup=1))
+        run = build(layers, (spec.in_channels, *hw), 1, threads)
+        first = statistics.median(_samples(run, runs=2, warmup=1))
         runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
-        built.append((model, x, runs))
-    pooled: list[list[float]] = [[] for _ in configs]
+        built.append((run, runs))
+    timed: list[list[list[float]]] = [[] for _ in configs]
     for _ in range(rounds):
-        for samples, (model, x, runs) in zip(pooled, built):
-            samples += _samples(model, x, runs, warmup=1)
+        for network_rounds, (run, runs) in zip(timed, built):
+            network_rounds.append(_samples(run, runs, warmup=1))
             if tick is not None:
                 tick(1 / (rounds * len(configs)))
-    return [summarise(samples) for samples in pooled]
+    return [summarise_rounds(network_rounds) for network_rounds in timed]

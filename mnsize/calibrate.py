@@ -1,20 +1,39 @@
 """Calibrating a latency profile: the networks a profile is fitted to, their
 features, the fit (non-negative least squares on relative error) and the
-held-out check of it. The timing itself is mnsize.bench's."""
+held-out check of it. The timing itself is mnsize.bench's, or is done
+elsewhere: the networks written as ONNX files with a manifest
+(export_networks), their timings read back (read_manifest, read_timings).
+
+``seconds`` bounds a whole calibration, not only its timing: building each
+network, its first runs and a warm-up per round come on top of the timed runs,
+and on the 2-core machine of docs/latency.md they took about as long as the
+timed runs themselves, so the timing gets TIMING_SHARE of what is left when
+it starts, in ROUNDS interleaved rounds.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
 import platform
 import statistics
+import time
 from datetime import date
 
-from .bench import keep_freed_memory, time_networks
+from .bench import time_networks
 from .costs import count
-from .crosscheck import import_torch
+from .errors import MnsizeError
 from .expand import deployed, expand
-from .latency import FEATURES, PROFILE_FORMAT, report_features
+from .latency import FEATURES, PROFILE_FORMAT, model_features, quality_of, report_features
 from .models import load_spec
+from .runtimes import has_call_overhead, keep_freed_memory, runtime_version
+
+DEFAULT_SECONDS = 50
+#: the share of the time left that the timed runs get, and their interleaved rounds (measured: docs/latency.md)
+TIMING_SHARE = 0.5
+ROUNDS = 3
 
 
 def grid_configs(family: str, alphas: str, resolutions: tuple[int, ...]) -> list[tuple[str, str, int]]:
@@ -35,10 +54,15 @@ CALIBRATION_NETWORKS = (
 
 
 def vector_lanes() -> int:
-    """fp32 lanes of the widest vector unit torch uses on this CPU: 16 with
-    AVX-512, else 8 (AVX2's width, taken for any other CPU too)."""
-    capability = str(import_torch().backends.cpu.get_cpu_capability()).upper()
-    return 16 if "AVX512" in capability else 8
+    """fp32 lanes of the widest vector unit of this CPU: 16 with AVX-512, else
+    8 (AVX2's width, taken for any other CPU too). Read from /proc/cpuinfo, so
+    that no runtime need be imported for it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            flags = next((line.split(":", 1)[1].split() for line in file if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return 16 if "avx512f" in flags else 8
 
 
 def features_of(config: tuple[str, str, int], lanes: int) -> tuple[float, ...]:
@@ -88,31 +112,68 @@ def relative_errors(coef: list[float], rows, targets) -> list[float]:
     return [abs(sum(c * x for c, x in zip(coef, r)) - t) / t for r, t in zip(rows, targets)]
 
 
-def calibrate(threads: int = 1, seconds: float = 65, networks=CALIBRATION_NETWORKS, tick=None) -> dict:
-    """Time the calibration networks and fit the profile's coefficients."""
-    torch = import_torch()
-    timings = time_networks(list(networks), threads, seconds, tick=tick)
-    lanes = vector_lanes()
-    rows = [features_of(config, lanes) for config in networks]
-    targets = [t.median_ms for t in timings]
+def held_out(n: int) -> list[int]:
+    """The networks the held-out check leaves out of its fit: every fifth."""
+    return [i for i in range(n) if i % 5 == 2]
+
+
+def networks_needed(runtime: str) -> int:
+    """The fewest networks a profile can be fitted to: enough that the held-out
+    fit still has a network for every cost it fits (and the offset)."""
+    costs = len(model_features(has_call_overhead(runtime))) + 1
+    n = costs
+    while n - len(held_out(n)) < costs:
+        n += 1
+    return n
+
+
+def fit_profile(rows: list[tuple[float, ...]], targets: list[float], runtime: str) -> tuple[dict, dict, str]:
+    """(model, error, quality) of a profile for ``runtime`` fitted to networks
+    with these features (report_features) and median times: the costs of
+    the runtime's features (model_features) and the offset, fitted to all of
+    them; the error of a fit without every fifth network, on those."""
+    features = model_features(has_call_overhead(runtime))
+    keep = [FEATURES.index(name) for name in features] + [len(FEATURES)]
+    rows = [tuple(row[j] for j in keep) for row in rows]
     coef = fit_costs(rows, targets)
-    # held out: refit without every fifth network, check those
-    train = [i for i in range(len(rows)) if i % 5 != 2]
-    test = [i for i in range(len(rows)) if i % 5 == 2]
+    test = held_out(len(rows))
+    train = [i for i in range(len(rows)) if i not in test]
     held = fit_costs([rows[i] for i in train], [targets[i] for i in train])
     errors = relative_errors(held, [rows[i] for i in test], [targets[i] for i in test])
-    return {
-        "format": PROFILE_FORMAT,
-        "written_by": "mnsize profile",
-        "device": {"cpu": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count() or 1,
-                   "threads": threads, "torch": str(torch.__version__), "python": platform.python_version(),
-                   "date": date.today().isoformat(), "allocator": keep_freed_memory()},
-        "model": {"ms_per": dict(zip(FEATURES, coef[:-1])), "offset_ms": coef[-1], "lanes": lanes},
-        "error": {"networks": len(rows), "held_out": len(test),
-                  "held_out_median_error_pct": round(100 * statistics.median(errors), 2),
-                  "held_out_within_10pct": round(sum(e <= 0.10 for e in errors) / len(errors), 3),
-                  "largest_spread_pct": round(100 * max(t.spread for t in timings), 1)},
-    }
+    within = round(sum(e <= 0.10 for e in errors) / len(errors), 3)
+    model = {"ms_per": dict(zip(features, coef[:-1])), "offset_ms": coef[-1]}
+    error = {"networks": len(rows), "held_out": len(test),
+             "held_out_median_error_pct": round(100 * statistics.median(errors), 2),
+             "held_out_within_10pct": within}
+    return model, error, quality_of(within)
+
+
+def profile_data(runtime: str, version: str, device: dict, model: dict, error: dict, quality: str) -> dict:
+    """A profile as mnsize.latency.load_profile reads it."""
+    return {"format": PROFILE_FORMAT, "written_by": "mnsize profile",
+            "runtime": {"name": runtime, "version": version}, "quality": quality,
+            "device": device, "model": model, "error": error}
+
+
+def calibrate(threads: int = 1, seconds: float = DEFAULT_SECONDS, networks=CALIBRATION_NETWORKS, tick=None,
+              runtime: str = "torch") -> dict:
+    """Time the calibration networks in ``runtime`` and fit the profile's
+    coefficients, all within about ``seconds``."""
+    start = time.perf_counter()
+    version = runtime_version(runtime)  # refuses a runtime that is not installed before any work
+    lanes = vector_lanes()
+    rows = [features_of(config, lanes) for config in networks]
+    left = seconds - (time.perf_counter() - start)
+    timings = time_networks(list(networks), threads, max(1.0, TIMING_SHARE * left), ROUNDS, tick=tick,
+                            runtime=runtime)
+    model, error, quality = fit_profile(rows, [t.median_ms for t in timings], runtime)
+    error["largest_spread_pct"] = round(100 * max(t.spread for t in timings), 1)
+    device = {"cpu": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count() or 1,
+              "threads": threads, "python": platform.python_version(), "date": date.today().isoformat(),
+              "allocator": keep_freed_memory()}
+    if runtime == "torch":
+        device["torch"] = version.split(" ", 1)[-1]
+    return profile_data(runtime, version, device, {**model, "lanes": lanes}, error, quality)
 
 
 def _cpu_name() -> str:
@@ -124,3 +185,119 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# --------------------------------------------------------------------------- timed elsewhere
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("file", "model", "alpha", "resolution")
+TIMING_COLUMNS = ("file", "median_ms")
+
+
+def onnx_name(config: tuple[str, str, int]) -> str:
+    name, alpha, res = config
+    return f"{name}_{alpha}_{res}.onnx"
+
+
+def export_networks(folder: str, runtime: str, networks=None, tick=None) -> int:
+    """Write every network as an ONNX file in ``folder``, then manifest.csv
+    (file, model, alpha, resolution, and the runtime they are for), each file
+    atomically: the manifest comes last, so a folder with one holds every
+    network it names."""
+    from .files import write_atomic
+    from .onnxexport import export_onnx
+
+    networks = CALIBRATION_NETWORKS if networks is None else networks
+    listing = io.StringIO()
+    writer = csv.writer(listing, lineterminator="\n")
+    writer.writerow((*MANIFEST_COLUMNS, "runtime"))
+    for config in networks:
+        name, alpha, res = config
+        layers = deployed(expand(load_spec(name), alpha, res))
+        doc = f"{name} at alpha {alpha}, {res}x{res}: a calibration network of mnsize profile (random weights)"
+        write_atomic(os.path.join(folder, onnx_name(config)), export_onnx(layers, name, doc=doc))
+        writer.writerow((onnx_name(config), name, alpha, res, runtime))
+        if tick is not None:
+            tick(1 / len(networks))
+    write_atomic(os.path.join(folder, MANIFEST), listing.getvalue())
+    return len(networks)
+
+
+def _rows(path: str, columns: tuple[str, ...]):
+    """(line, row) of a CSV file with at least ``columns``; an error names the file and line."""
+    try:
+        with open(path, encoding="utf-8", newline="") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise MnsizeError(f"{path}: cannot read: {reason}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise MnsizeError(f"{path}:1: missing column{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                          f"(expected {', '.join(columns)})")
+    try:
+        for row in reader:
+            if any((row.get(c) or "").strip() for c in header):  # blank lines are skipped
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise MnsizeError(f"{path}:{reader.line_num}: not CSV: {exc}") from None
+
+
+def read_manifest(path: str) -> tuple[dict[str, tuple[str, str, int]], str | None]:
+    """(file -> (model, alpha, resolution), the runtime the export named or
+    None) of a manifest export_networks wrote."""
+    from .runtimes import RUNTIMES
+
+    manifest: dict[str, tuple[str, str, int]] = {}
+    runtimes = set()
+    for line, row in _rows(path, MANIFEST_COLUMNS):
+        runtime = (row.get("runtime") or "").strip()
+        if runtime and runtime not in RUNTIMES:
+            raise MnsizeError(f"{path}:{line}: runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        runtimes.add(runtime or None)
+        file, res = row["file"].strip(), row["resolution"].strip()
+        if file in manifest:
+            raise MnsizeError(f"{path}:{line}: {file} is listed twice")
+        if not res.isdigit():
+            raise MnsizeError(f"{path}:{line}: resolution must be a whole number, got {res!r}")
+        manifest[file] = (row["model"].strip(), row["alpha"].strip(), int(res))
+    return manifest, runtimes.pop() if len(runtimes) == 1 else None
+
+
+def read_timings(path: str, manifest: dict[str, tuple], manifest_path: str, runtime: str) -> list[tuple[tuple, float]]:
+    """(network, median ms) per line of a timings file (file, median_ms), each
+    file one of the manifest's, once, with a positive finite time."""
+    first: dict[str, int] = {}
+    timed = []
+    last = 1
+    for line, row in _rows(path, TIMING_COLUMNS):
+        last = line
+        file, value = row["file"].strip(), (row["median_ms"] or "").strip()
+        if file not in manifest:
+            raise MnsizeError(f"{path}:{line}: {file!r} is not in the manifest {manifest_path}")
+        if file in first:
+            raise MnsizeError(f"{path}:{line}: {file} is timed twice (first on line {first[file]})")
+        first[file] = line
+        try:
+            ms = float(value)
+        except ValueError:
+            ms = math.nan
+        if not (math.isfinite(ms) and ms > 0):
+            raise MnsizeError(f"{path}:{line}: median_ms must be a positive, finite number of milliseconds, "
+                              f"got {value!r}")
+        timed.append((manifest[file], ms))
+    needed = networks_needed(runtime)
+    if len(timed) < needed:
+        raise MnsizeError(f"{path}:{last}: {len(timed)} networks timed; a {runtime} profile needs at least "
+                          f"{needed} to fit")
+    return timed
+
+
+def profile_from_timings(timed: list[tuple[tuple, float]], runtime: str, lanes: int, source: str) -> dict:
+    """A profile fitted to timings measured elsewhere, on a CPU with ``lanes`` fp32 vector lanes."""
+    rows = [features_of(config, lanes) for config, _ in timed]
+    model, error, quality = fit_profile(rows, [ms for _, ms in timed], runtime)
+    device = {"timings": os.path.basename(source), "date": date.today().isoformat()}
+    return profile_data(runtime, "unknown (timed elsewhere)", device, {**model, "lanes": lanes}, error, quality)

@@ -29,12 +29,27 @@ fitted to whole networks timed on the device, not to single layers, so that
 the fit takes in what isolated layers miss (caches between layers, the
 framework's own loop). The measurements behind these choices are in
 docs/latency.md.
+
+A profile is made for one runtime (torch, onnxruntime, openvino) and records
+it. The per-call features (f1, f2: CALL_FEATURES) model eager PyTorch, which
+runs each module call through Python's dispatch; a runtime that runs a whole
+graph from its own compiled plan pays no such cost per module, and the
+module calls mnsize counts are not its operators anyway, so for such a runtime
+(mnsize.runtimes.has_call_overhead false) the two features are left out of
+the fit and of the prediction: fitted to timings they do not explain, they
+would only take up noise. A profile of format mnsize-profile/2 predates
+runtimes and is read as one made for torch.
+
+A profile's quality is its error on calibration networks held out of the fit:
+`poor` when fewer than QUALITY_WITHIN_10PCT of them are predicted within
+±10%; such a profile is still usable, and the commands that use it say so.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 
 from .bounds import MAX_CORES, MAX_NETWORKS, MAX_THREADS
@@ -42,11 +57,27 @@ from .errors import MnsizeError, show
 from .expand import Layer, elements
 from .yamlio import load_yaml, read_text
 
-PROFILE_FORMAT = "mnsize-profile/2"
+PROFILE_FORMAT = "mnsize-profile/3"
+#: the format before runtimes were recorded: read as a profile made for torch
+TORCH_ONLY_FORMAT = "mnsize-profile/2"
 FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "depthwise_unaligned_bytes",
             "other_bytes", "elementwise", "calls", "depthwise_calls")
+CALL_FEATURES = ("calls", "depthwise_calls")
+#: a profile is good when at least this share of its held-out networks is predicted within ±10%
+QUALITY_WITHIN_10PCT = 0.8
 MIN_PREDICTION_MS = 0.001
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
+
+
+def model_features(call_overhead: bool) -> tuple[str, ...]:
+    """The features a profile fits and predicts with: all but the per-call
+    ones for a runtime that pays no cost per module call
+    (mnsize.runtimes.has_call_overhead)."""
+    return FEATURES if call_overhead else tuple(f for f in FEATURES if f not in CALL_FEATURES)
+
+
+def quality_of(within_10pct: float) -> str:
+    return "good" if within_10pct >= QUALITY_WITHIN_10PCT else "poor"
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -114,10 +145,25 @@ class Profile:
 
     path: str                        # the file it was read from, as given: named in errors
     device: dict
-    coefficients: dict[str, float]   # ms per unit of each feature
+    coefficients: dict[str, float]   # ms per unit of each feature the runtime's model has (model_features)
     offset_ms: float
     lanes: int                       # fp32 vector lanes of the device
     error: dict
+    runtime: str = "torch"
+    runtime_version: str = ""
+    quality: str | None = None       # good or poor; None where the profile does not say (format 2 without figures)
+
+    def quality_warning(self) -> str | None:
+        """One line for a poor profile, None for any other."""
+        if self.quality != "poor":
+            return None
+        within = self.error.get("held_out_within_10pct")
+        figures = (f": {100 * within:.0f}% of {self.error.get('held_out', '?')} held-out networks within ±10%"
+                   if within is not None else "")
+        median = self.error.get("held_out_median_error_pct")
+        figures += f", median error {median:g}%" if median is not None else ""
+        return (f"{self.path}: a poor latency profile{figures} (under {100 * QUALITY_WITHIN_10PCT:.0f}%); "
+                "its predictions may be far off")
 
     def microseconds(self, predicted_ms: float) -> int:
         """A prediction in whole microseconds, rounded up. A prediction under
@@ -134,7 +180,7 @@ class Profile:
         """Predicted ms of one layer; ``only``: of one feature alone."""
         return sum(self.coefficients[name] * value
                    for name, value in zip(FEATURES, layer_features(layer, madds, params, self.lanes, pad_positions))
-                   if only in (None, name))
+                   if only in (None, name) and name in self.coefficients)
 
     def predict(self, report) -> tuple[float, list[tuple[str, float]]]:
         """(network ms, [(layer name, ms)]) for a Report (mnsize.costs) of the
@@ -147,6 +193,7 @@ class Profile:
 DEVICE_TEXT = ("cpu", "machine", "torch", "python", "date", "allocator")
 ERROR_COUNTS = ("networks", "held_out")
 ERROR_SHARES = ("held_out_median_error_pct", "held_out_within_10pct", "largest_spread_pct")
+QUALITIES = ("good", "poor")
 
 
 def load_profile(path: str) -> Profile:
@@ -171,19 +218,22 @@ def load_profile(path: str) -> Profile:
 
     if not isinstance(data, dict):
         raise bad(f"expected a mapping, got {show(data)}")
-    if data.get("format") != PROFILE_FORMAT:
+    if data.get("format") not in (PROFILE_FORMAT, TORCH_ONLY_FORMAT):
         raise bad(f"expected format {PROFILE_FORMAT}, got {show(data.get('format'))} (write one with mnsize profile)")
+    runtime, version = _runtime(data, bad)
     model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("ms_per"), dict):
         raise bad("missing model.ms_per")
     for key in model:
         if key not in ("ms_per", "offset_ms", "lanes"):
             raise bad(f"model: unknown key {show(key)} (expected ms_per, offset_ms, lanes)")
+    # the runtime's model: with the per-call costs, or (a runtime without them) none of them
+    features = model_features(any(name in model["ms_per"] for name in CALL_FEATURES))
     for key in model["ms_per"]:
-        if key not in FEATURES:
-            raise bad(f"model.ms_per: unknown feature {show(key)} (expected {', '.join(FEATURES)})")
+        if key not in features:
+            raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(features)})")
     coefficients = {}
-    for name in FEATURES:
+    for name in features:
         value = model["ms_per"].get(name)
         if not number(value) or not 0 <= value < 1e3:
             raise bad(f"model.ms_per.{name} must be a number from 0 to 1000, got {show(value)}")
@@ -217,4 +267,30 @@ def load_profile(path: str) -> Profile:
     for key in ERROR_SHARES:
         if key in error and (not number(error[key]) or not 0 <= error[key] <= 1e6):
             raise bad(f"error.{key} must be a number from 0 to 1,000,000, got {show(error[key])}")
-    return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error)
+    if "held_out_within_10pct" in error and error["held_out_within_10pct"] > 1:
+        raise bad(f"error.held_out_within_10pct is a share from 0 to 1, got {show(error['held_out_within_10pct'])}")
+    quality = data.get("quality")
+    if quality is not None and quality not in QUALITIES:
+        raise bad(f"quality must be good or poor, got {show(quality)}")
+    if "held_out_within_10pct" in error:  # the figures decide, whatever the marking says
+        quality = quality_of(error["held_out_within_10pct"])
+    return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error, runtime, version, quality)
+
+
+def _runtime(data: dict, bad) -> tuple[str, str]:
+    """(runtime, its version) a profile was made for; format 2, or a profile
+    that names no runtime, is torch's."""
+    if data["format"] == TORCH_ONLY_FORMAT:
+        if "runtime" in data:
+            raise bad(f"format {TORCH_ONLY_FORMAT} has no runtime (it is torch's); runtimes came with "
+                      f"{PROFILE_FORMAT}")
+        version = data.get("device", {}).get("torch", "") if isinstance(data.get("device"), dict) else ""
+        return "torch", version if isinstance(version, str) else ""
+    runtime = data.get("runtime", {"name": "torch"})  # a profile that names none is torch's, as before runtimes
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_.-]{0,63}", name):
+        raise bad(f"runtime.name must be a runtime's name (torch, onnxruntime, ...), got {show(name)}")
+    version = runtime.get("version", "")
+    if not isinstance(version, str) or len(version) > 1000:
+        raise bad(f"runtime.version must be a string of at most 1,000 characters, got {show(version)}")
+    return name, version

@@ -71,8 +71,9 @@ def test_bench_and_profile_option_bounds():
     batch = option_range("bench", "batch")
     runs = option_range("bench", "runs")
     seconds = option_range("profile", "seconds")
+    bench_seconds = option_range("bench", "seconds")
     assert option_range("profile", "threads") == threads
     assert (f"`--threads` {threads[0]} to {threads[1]}, `--batch` {batch[0]} to {batch[1]:,}, "
-            f"`--runs` {runs[0]} to {runs[1]:,}, `--seconds` {seconds[0]:g} to {seconds[1]:,g}"
-            in page("robustness.md"))
-    assert f"`--seconds` (default 65, {seconds[0]:g} to {seconds[1]:,g})" in page("latency.md")
+            f"`--runs` {runs[0]} to {runs[1]:,}, `--seconds` {bench_seconds[0]:g} to {bench_seconds[1]:,g} "
+            f"(`bench`) and {seconds[0]:g} to {seconds[1]:,g} (`profile`)" in page("robustness.md"))
+    assert f"`--seconds` (default 50, {seconds[0]:g} to {seconds[1]:,g})" in page("latency.md")

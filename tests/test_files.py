@@ -244,7 +244,7 @@ class FakeCalibration:
         self.calls: list[float] = []
         self.meanwhile = None
 
-    def __call__(self, threads=1, seconds=65, networks=None, tick=None) -> dict:
+    def __call__(self, threads=1, seconds=65, networks=None, tick=None, **kwargs) -> dict:
         self.calls.append(seconds)
         if self.meanwhile is not None:
             self.meanwhile()
@@ -253,10 +253,10 @@ class FakeCalibration:
 
 @pytest.fixture
 def calibrations(monkeypatch):
-    from mnsize import bench
+    from mnsize import calibrate
 
     fake = FakeCalibration()
-    monkeypatch.setattr(bench, "calibrate", fake)
+    monkeypatch.setattr(calibrate, "calibrate", fake)
     return fake
 
 

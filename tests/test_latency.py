@@ -149,7 +149,7 @@ def test_check_latency_budget(profile_path, tmp_path):
     (None, "no such file"),
     ("format: [\n", "invalid YAML"),
     ("- 1\n", "expected a mapping"),
-    ("format: mnsize-profile/1\n", "expected format mnsize-profile/2"),
+    ("format: mnsize-profile/1\n", "expected format mnsize-profile/3"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER, "offset_ms": 0, "lanes": 0}}),
      "model.lanes must be a whole number from 1 to 64, got 0"),
     (yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": MS_PER, "offset_ms": 0}}), "model.lanes"),
@@ -205,7 +205,8 @@ def test_bench_end_to_end():
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert [key for key in data if key != "schema"] == ["model", "alpha", "resolution", "threads", "batch",
-                                                        "median_ms", "p10_ms", "p90_ms", "runs"]
+                                                        "median_ms", "p10_ms", "p90_ms", "runs", "runtime",
+                                                        "runtime_version", "seconds", "round_spread"]
     assert data["runs"] == 3 and 0 < data["p10_ms"] <= data["median_ms"] <= data["p90_ms"]
     assert "median" in run("bench", "--alpha", "0.25", "--res", "32", "--runs", "2").stdout
 
@@ -224,7 +225,7 @@ def test_profile_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(calibrate, "CALIBRATION_NETWORKS",
                         calibrate.grid_configs("mobilenet_v1", "0.25 0.5", (32, 48, 64))
                         + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 64)))
-    monkeypatch.setattr(calibrate.calibrate, "__defaults__", (1, 60, calibrate.CALIBRATION_NETWORKS, None))
+    monkeypatch.setattr(calibrate.calibrate, "__defaults__", (1, 60, calibrate.CALIBRATION_NETWORKS, None, "torch"))
     out = tmp_path / "p.yaml"
     (tmp_path / "mine.yaml").write_text("something: else\n")
     refused = run("profile", "--out", str(tmp_path / "mine.yaml"), "--seconds", "5")

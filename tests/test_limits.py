@@ -344,7 +344,7 @@ def test_fit_measure_times_the_resolution_it_reports(monkeypatch):
 
     asked = []
 
-    def fake_time_networks(configs, threads, seconds, rounds=6, tick=None):
+    def fake_time_networks(configs, threads, seconds, rounds=6, tick=None, runtime="torch"):
         asked.extend(configs)
         return [bench.summarise([1.0, 2.0, 3.0]) for _ in configs]
 

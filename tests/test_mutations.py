@@ -173,8 +173,8 @@ def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypat
     spreads = [0.2] * N_NETWORKS  # (p90 - p10) / median
     spreads[9] = 0.5
 
-    def time_networks(configs, threads, seconds, rounds=6, tick=None):
-        assert list(configs) == networks
+    def time_networks(configs, threads, seconds, rounds=6, tick=None, runtime="torch"):
+        assert list(configs) == networks and runtime == "torch"
         return [bench.Timing(10, t, t * (1 - s / 2), t * (1 + s / 2)) for t, s in zip(times, spreads)]
 
     fits = []
@@ -188,7 +188,7 @@ def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypat
     monkeypatch.setattr(calibrate, "features_of", lambda config, lanes: features[config])
     monkeypatch.setattr(calibrate, "fit_costs", spy)
     monkeypatch.setattr(calibrate, "vector_lanes", lambda: 16)
-    monkeypatch.setattr(calibrate, "import_torch", lambda: types.SimpleNamespace(__version__="test"))
+    monkeypatch.setattr(calibrate, "runtime_version", lambda runtime: "torch test")
     monkeypatch.setattr(calibrate, "keep_freed_memory", lambda: "test")
 
     profile = calibrate.calibrate(threads=1, seconds=1, networks=networks)

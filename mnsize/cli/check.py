@@ -164,6 +164,9 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     before = read_baseline(baseline, convention) if baseline else None
     read: dict = {}  # specs and profiles, read once for the check and the baseline
     results = check_budgets(budgets, before, max_growth, convention, read)
+    for key, device_profile in read.items():  # each poor profile once, however many budgets use it
+        if isinstance(key, tuple) and key[0] == "profile" and device_profile.quality_warning():
+            _warn(ctx, device_profile.quality_warning())
     _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary,
                    lambda b: baseline_json(b, convention, read))
     for model in dict.fromkeys(b.model for b in budgets):  # once per model, however many budgets name it

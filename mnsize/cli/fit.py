@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..runtimes import RUNTIMES
 from ..metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, OBJECTIVES
 from ..units import DTYPES
 from .base import MnsizeCommand, note_keras
@@ -20,6 +21,8 @@ from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, con
 @click.option("--profile", "profile_path", type=FILE, default=None,
               help="A latency profile (mnsize profile): predicts every candidate's latency.")
 @click.option("--measure", is_flag=True, help="Also time the top candidates on this machine (needs torch).")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="torch", show_default=True,
+              help="With --measure: the runtime to time the candidates in.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
               help="Bytes per number for size and activations.")
 @click.option("--alphas", type=ALPHA_GRID, default=DEFAULT_ALPHAS, show_default=True,
@@ -33,7 +36,7 @@ from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, con
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @convention_option
 @click.pass_context
-def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions, objective, top, classes, fmt,
+def fit_command(ctx, models_, profile_path, measure, runtime, dtype, alphas, resolutions, objective, top, classes, fmt,
                 convention, **options):
     """The largest model within every budget given, its runners-up and the
     Pareto frontier. Exit status 1 when nothing fits.
@@ -58,7 +61,10 @@ def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions,
     if profile_path is not None:
         from ..latency import load_profile
 
+        from .latency import warn_if_poor
+
         device_profile = load_profile(profile_path)
+        warn_if_poor(ctx, device_profile)
     specs = [load_spec(name) for name in dict.fromkeys(models_ or ("mobilenet_v1",))]
     given = {spec.name: name for spec, name in zip(specs, dict.fromkeys(models_ or ("mobilenet_v1",)))}
     if objective == "top1" and not any(top1_table(spec.name) for spec in specs):
@@ -76,7 +82,7 @@ def fit_command(ctx, models_, profile_path, measure, dtype, alphas, resolutions,
 
         threads = int(device_profile.device.get("threads", 1)) if device_profile else 1
         configs = [(given[c.model], c.alpha, c.resolution) for c in result.ranked]
-        timings = time_networks(configs, threads, seconds=2.0 * len(configs))
+        timings = time_networks(configs, threads, seconds=2.0 * len(configs), runtime=runtime)
         measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
     render_fit(result, limits, searched, dtype, objective, fmt, sys.stdout, measured)
     for spec in specs:

@@ -10,18 +10,23 @@ from ..text import printable
 from .base import Grid, describe, dump_json, format_alpha, write_grid
 
 
-def render_timing(config: Config, threads: int, batch: int, timing, fmt: str, out: IO[str]) -> None:
-    """One measurement (mnsize.bench.Timing) as a line of text or JSON."""
+def render_timing(config: Config, threads: int, batch: int, timing, fmt: str, out: IO[str], *,
+                  runtime: str = "torch", runtime_version: str = "", seconds: float | None = None) -> None:
+    """One measurement (mnsize.bench.Timing) as a line of text or JSON;
+    ``seconds`` is None where a fixed number of runs was timed."""
     h, w = config.resolution
     if fmt == "json":
         dump_json({"schema": "mnsize.bench/1", "model": config.model, "alpha": float(config.alpha),
                    "resolution": [h, w], "threads": threads, "batch": batch,
                    "median_ms": round(timing.median_ms, 4), "p10_ms": round(timing.p10_ms, 4),
-                   "p90_ms": round(timing.p90_ms, 4), "runs": timing.runs}, out)
+                   "p90_ms": round(timing.p90_ms, 4), "runs": timing.runs, "runtime": runtime,
+                   "runtime_version": runtime_version or runtime, "seconds": seconds,
+                   "round_spread": round(timing.round_spread, 4)}, out)
         return
     out.write(f"{printable(config.model)} α {format_alpha(config.alpha)} {h}×{w}, batch {batch}, "
-              f"{threads} thread(s): median {timing.median_ms:.3f} ms (p10 {timing.p10_ms:.3f}, "
-              f"p90 {timing.p90_ms:.3f}; spread {100 * timing.spread:.1f}% over {timing.runs} runs)\n")
+              f"{threads} thread(s), {printable(runtime_version or runtime)}: median {timing.median_ms:.3f} ms "
+              f"(p10 {timing.p10_ms:.3f}, p90 {timing.p90_ms:.3f}; spread {100 * timing.spread:.1f}% over "
+              f"{timing.runs} runs, round medians within {100 * timing.round_spread:.1f}%)\n")
 
 
 def render_prediction(config: Config, profile_path: str, device: dict, total_ms: float,
