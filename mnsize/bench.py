@@ -14,6 +14,7 @@ interleaved rounds, so that the machine's drift hits them alike.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import statistics
 import time
 
@@ -161,11 +162,16 @@ def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], th
     return summarise_rounds(rounds)
 
 
+#: how many networks time_networks holds at once
+GROUP = 8
+
+
 def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None,
                   runtime: str = "torch") -> list[Timing]:
     """Median latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds.
-    A resolution is a side (square) or (H, W)."""
+    A resolution is a side (square) or (H, W). Networks are built and timed
+    GROUP at a time: the rounds interleave the networks of a group."""
     check_runtime(runtime)
     networks = []
     for name, alpha, res in configs:  # every one checked before any is built or timed
@@ -179,16 +185,22 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
         networks.append((spec, hw, layers))
     runtime_version(runtime)  # a missing runtime refuses before anything is built
     prepare(threads)
-    build, built = _builder(runtime), []
-    for spec, hw, layers in networks:
-        run = build(layers, (spec.in_channels, *hw), 1, threads)
-        first = statistics.median(_samples(run, runs=2, warmup=1))
-        runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
-        built.append((run, runs))
+    build = _builder(runtime)
     timed: list[list[list[float]]] = [[] for _ in configs]
-    for _ in range(rounds):
-        for network_rounds, (run, runs) in zip(timed, built):
-            network_rounds.append(_samples(run, runs, warmup=1))
-            if tick is not None:
-                tick(1 / (rounds * len(configs)))
+    # GROUP networks at a time are built, timed in interleaved rounds and let go, so
+    # that a calibration's memory is a group's, not the sum of its 112 networks'
+    for start in range(0, len(networks), GROUP):
+        built = []
+        for spec, hw, layers in networks[start:start + GROUP]:
+            run = build(layers, (spec.in_channels, *hw), 1, threads)
+            first = statistics.median(_samples(run, runs=2, warmup=1))
+            runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
+            built.append((run, runs))
+        for _ in range(rounds):
+            for network_rounds, (run, runs) in zip(timed[start:start + GROUP], built):
+                network_rounds.append(_samples(run, runs, warmup=1))
+                if tick is not None:
+                    tick(1 / (rounds * len(configs)))
+        del built, run
+        gc.collect()
     return [summarise_rounds(network_rounds) for network_rounds in timed]
