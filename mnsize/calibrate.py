@@ -26,11 +26,10 @@ from .bench import time_networks
 from .costs import count
 from .errors import MnsizeError
 from .expand import deployed, expand
-from .latency import FEATURES, PROFILE_FORMAT, model_features, quality_of, report_features
+from .latency import CALIBRATION_SECONDS, FEATURES, PROFILE_FORMAT, model_features, quality_of, report_features
 from .models import load_spec
 from .runtimes import has_call_overhead, keep_freed_memory, runtime_version
 
-DEFAULT_SECONDS = 50
 #: the share of the time left that the timed runs get, and their interleaved rounds (measured: docs/latency.md)
 TIMING_SHARE = 0.5
 ROUNDS = 3
@@ -155,7 +154,7 @@ def profile_data(runtime: str, version: str, device: dict, model: dict, error: d
             "device": device, "model": model, "error": error}
 
 
-def calibrate(threads: int = 1, seconds: float = DEFAULT_SECONDS, networks=CALIBRATION_NETWORKS, tick=None,
+def calibrate(threads: int = 1, seconds: float = CALIBRATION_SECONDS, networks=CALIBRATION_NETWORKS, tick=None,
               runtime: str = "torch") -> dict:
     """Time the calibration networks in ``runtime`` and fit the profile's
     coefficients, all within about ``seconds``."""

@@ -65,6 +65,8 @@ FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes",
 CALL_FEATURES = ("calls", "depthwise_calls")
 #: a profile is good when at least this share of its held-out networks is predicted within ±10%
 QUALITY_WITHIN_10PCT = 0.8
+#: seconds a calibration takes by default, the whole run (mnsize.calibrate)
+CALIBRATION_SECONDS = 50
 MIN_PREDICTION_MS = 0.001
 ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 

@@ -22,9 +22,7 @@ Each runtime's package is imported when it is first needed.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import tempfile
 from typing import Any, Callable
 
 from .errors import MnsizeError
@@ -48,6 +46,8 @@ def keep_freed_memory() -> str:
     thresholds fixed high, every run after the warm-up reuses the memory of
     the one before, as a deployment runtime with a memory arena does. Elsewhere
     than glibc this does nothing and says so."""
+    import ctypes
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
@@ -145,6 +145,8 @@ def _onnxruntime_session(ort, model: bytes, x, threads: int):
 
 
 def _openvino_session(ov, model: bytes, x, threads: int):
+    import tempfile
+
     core = ov.Core()
     # read_model takes a path for ONNX; the file is read whole before it goes
     with tempfile.TemporaryDirectory(prefix="mnsize-") as folder:

@@ -309,6 +309,18 @@ def note(ctx, text: str) -> None:
     click.echo(f"{ctx.command_path}: note: {printable(text)}", err=True)
 
 
+def warn(ctx, text: str) -> None:
+    """A warning on stderr: it changes neither stdout nor the exit status."""
+    click.echo(f"{ctx.command_path}: warning: {printable(text)}", err=True)
+
+
+def warn_if_poor(ctx, device_profile) -> None:
+    """A warning when a latency profile's held-out error marks it poor."""
+    text = device_profile.quality_warning()
+    if text is not None:
+        warn(ctx, text)
+
+
 #: whose network a spec's framework says it is, as a note puts it
 _WHOSE = {"paper": "the paper's", "torchvision": "torchvision's", "tf-slim": "TF-Slim's"}
 

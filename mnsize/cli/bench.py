@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
 
 from ..bounds import MAX_THREADS
 from ..runtimes import RUNTIMES
-from .base import MnsizeCommand, load_network, progress
-from .options import WholeRange, model_options
+from .base import MnsizeCommand, load_network, progress, warn
+from .options import WholeRange, finite, model_options
 
 #: a spread of the runs above this is worth a warning: the machine was busy or drifting
 SPREAD_WARNING = 0.10
-
-
-def _finite(ctx, param, value):
-    # FloatRange lets nan through: every comparison with it is false
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"expected a finite number, got {value}", ctx, param)
-    return value
 
 
 @click.command("bench", cls=MnsizeCommand)
@@ -29,7 +21,7 @@ def _finite(ctx, param, value):
               help="What runs the network: eager PyTorch, or its ONNX graph in onnxruntime or OpenVINO.")
 @click.option("--threads", type=WholeRange(1, MAX_THREADS), default=1, show_default=True)
 @click.option("--batch", type=WholeRange(1, 4096), default=1, show_default=True)
-@click.option("--seconds", type=click.FloatRange(0.1, 600), default=2, show_default=True, callback=_finite,
+@click.option("--seconds", type=click.FloatRange(0.1, 600), default=2, show_default=True, callback=finite,
               help="Time spent on timed runs, after the warm-up.")
 @click.option("--runs", type=WholeRange(1, 100_000), default=None,
               help="A fixed number of timed runs instead of --seconds.")
@@ -57,5 +49,5 @@ def bench_command(ctx, model, alpha, resolution, rho, classes, runtime, threads,
     render_timing(network.config, threads, batch, timing, fmt, sys.stdout, runtime=runtime,
                   runtime_version=version, seconds=seconds if runs is None else None)
     if timing.spread > SPREAD_WARNING:
-        click.echo(f"{ctx.command_path}: warning: the runs spread over {100 * timing.spread:.1f}% of the median "
-                   "(p10 to p90); the machine may be busy", err=True)
+        warn(ctx, f"the runs spread over {100 * timing.spread:.1f}% of the median (p10 to p90); the machine "
+                  "may be busy")

@@ -11,7 +11,7 @@ from ..errors import FileError, MnsizeError
 from ..metrics import METRICS
 from ..render.check import FORMATS
 from ..units import DTYPES
-from .base import MnsizeCommand, error_message, note_keras, resolve_resolution
+from .base import MnsizeCommand, error_message, note_keras, resolve_resolution, warn, warn_if_poor
 from .options import FILE, PERCENT, convention_option, given_limits, limit_options, model_options
 
 # how a command ends that is no error of the tool's: an exit status, ^C, a reader gone
@@ -165,8 +165,8 @@ def _gate(ctx, files, fmt, output, baseline, max_growth, write_baseline, model, 
     read: dict = {}  # specs and profiles, read once for the check and the baseline
     results = check_budgets(budgets, before, max_growth, convention, read)
     for key, device_profile in read.items():  # each poor profile once, however many budgets use it
-        if isinstance(key, tuple) and key[0] == "profile" and device_profile.quality_warning():
-            _warn(ctx, device_profile.quality_warning())
+        if isinstance(key, tuple) and key[0] == "profile":
+            warn_if_poor(ctx, device_profile)
     _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary,
                    lambda b: baseline_json(b, convention, read))
     for model in dict.fromkeys(b.model for b in budgets):  # once per model, however many budgets name it
@@ -196,7 +196,7 @@ def _summary_destination(ctx, inputs: list, outputs: list) -> str | None:
     try:
         check_destination(path, inputs=inputs, outputs=outputs, what="job summary")
     except MnsizeError as exc:
-        _warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
+        warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
         return None
     return path
 
@@ -227,10 +227,5 @@ def _write_outputs(ctx, results, budgets, fmt, output, write_baseline, summary, 
         try:
             append_atomic(summary, utf8_safe(summary_markdown(results)))
         except (MnsizeError, OSError) as exc:
-            _warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
+            warn(ctx, f"GITHUB_STEP_SUMMARY: {exc}; no job summary written")
 
-
-def _warn(ctx, text: str) -> None:
-    from ..text import printable
-
-    click.echo(f"{ctx.command_path}: warning: {printable(text)}", err=True)

@@ -9,7 +9,7 @@ import click
 from ..runtimes import RUNTIMES
 from ..metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, OBJECTIVES
 from ..units import DTYPES
-from .base import MnsizeCommand, note_keras
+from .base import MnsizeCommand, note_keras, warn_if_poor
 from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, convention_option, given_limits, \
     limit_options
 
@@ -60,8 +60,6 @@ def fit_command(ctx, models_, profile_path, measure, runtime, dtype, alphas, res
     device_profile = None
     if profile_path is not None:
         from ..latency import load_profile
-
-        from .latency import warn_if_poor
 
         device_profile = load_profile(profile_path)
         warn_if_poor(ctx, device_profile)

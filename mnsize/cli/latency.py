@@ -9,7 +9,7 @@ import click
 from ..errors import MnsizeError
 from ..runtimes import RUNTIMES
 from ..text import printable
-from .base import MnsizeCommand, load_network
+from .base import MnsizeCommand, load_network, warn_if_poor
 from .options import FILE, model_options
 
 
@@ -37,9 +37,3 @@ def latency_command(ctx, profile_path, runtime, model, alpha, resolution, rho, c
     device_profile.microseconds(total)  # refuses a profile that predicts no time at all
     render_prediction(network.config, profile_path, device_profile.device, total, per_layer, fmt, sys.stdout)
 
-
-def warn_if_poor(ctx, device_profile) -> None:
-    """One line on stderr when a profile's held-out error marks it poor."""
-    text = device_profile.quality_warning()
-    if text is not None:
-        click.echo(f"{ctx.command_path}: warning: {printable(text)}", err=True)

@@ -4,6 +4,7 @@ Each type fails with one clear sentence naming the option and the value."""
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -203,3 +204,11 @@ def model_options(fn):
     for decorator in reversed(decorators):
         fn = decorator(fn)
     return fn
+
+
+def finite(ctx, param, value):
+    """A FloatRange option's callback refusing nan, which FloatRange lets
+    through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"expected a finite number, got {value}", ctx, param)
+    return value

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import click
 
-import yaml
-
 from ..bounds import MAX_THREADS
-from ..calibrate import DEFAULT_SECONDS
 from ..errors import MnsizeError
-from ..files import write_atomic
-from ..latency import QUALITY_WITHIN_10PCT
+from ..latency import CALIBRATION_SECONDS, QUALITY_WITHIN_10PCT
 from ..runtimes import RUNTIMES
 from ..text import printable
-from .base import MnsizeCommand, progress
-from .options import FILE, WholeRange
-
-
-
-def _finite(ctx, param, value):
-    # FloatRange lets nan through: every comparison with it is false
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"expected a finite number, got {value}", ctx, param)
-    return value
+from .base import MnsizeCommand, progress, warn
+from .options import FILE, WholeRange, finite
 
 
 def _written_by_profile(path: str) -> bool:
@@ -57,8 +44,8 @@ def _check_profile_out(out: str, force: bool, when: str = "") -> None:
 @click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
               help="The runtime to profile.  [default: torch; with --from, the one --export named]")
 @click.option("--threads", type=WholeRange(1, MAX_THREADS), default=1, show_default=True)
-@click.option("--seconds", type=click.FloatRange(5, 3600), default=DEFAULT_SECONDS, show_default=True,
-              callback=_finite, help="Time the whole run may take: timing, building and fitting.")
+@click.option("--seconds", type=click.FloatRange(5, 3600), default=CALIBRATION_SECONDS, show_default=True,
+              callback=finite, help="Time the whole run may take: timing, building and fitting.")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Write the calibration networks as ONNX files and manifest.csv to this folder, to time "
                    "on another device; no profile is written.")
@@ -85,6 +72,10 @@ def profile_command(ctx, out, runtime, threads, seconds, export_dir, timings, ma
     mnsize profile --export nets/ --runtime onnxruntime
     mnsize profile --from nets/timings.csv --out p.yaml
     """
+    import yaml
+
+    from ..files import write_atomic
+
     if export_dir is not None:
         if out is not None or timings is not None:
             raise click.UsageError("--export writes the networks only: give it without --out and --from")
@@ -107,9 +98,8 @@ def profile_command(ctx, out, runtime, threads, seconds, export_dir, timings, ma
                f"{error['held_out_median_error_pct']}%, {100 * error['held_out_within_10pct']:.0f}% within 10%: "
                f"quality {quality}", err=True)
     if quality == "poor":
-        click.echo(f"{ctx.command_path}: warning: a poor profile: fewer than "
-                   f"{100 * QUALITY_WITHIN_10PCT:.0f}% of held-out networks within ±10%; time it again on a "
-                   "quieter machine or with more --seconds", err=True)
+        warn(ctx, f"a poor profile: fewer than {100 * QUALITY_WITHIN_10PCT:.0f}% of held-out networks within "
+                  "±10%; time it again on a quieter machine or with more --seconds")
 
 
 def _calibrate(threads: int, seconds: float, runtime: str) -> dict:
