@@ -56,12 +56,7 @@ def vector_lanes() -> int:
     """fp32 lanes of the widest vector unit of this CPU: 16 with AVX-512, else
     8 (AVX2's width, taken for any other CPU too). Read from /proc/cpuinfo, so
     that no runtime need be imported for it."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            flags = next((line.split(":", 1)[1].split() for line in file if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return 16 if "avx512f" in flags else 8
+    return 16 if "avx512f" in (_cpuinfo("flags") or "").split() else 8
 
 
 def features_of(config: tuple[str, str, int], lanes: int) -> tuple[float, ...]:
@@ -176,14 +171,16 @@ def calibrate(threads: int = 1, seconds: float = CALIBRATION_SECONDS, networks=C
 
 
 def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def _cpuinfo(key: str) -> str | None:
+    """The first ``key`` of /proc/cpuinfo (Linux), None where there is none."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return next((line.split(":", 1)[1].strip() for line in file if line.startswith(key)), None)
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
 
 
 # --------------------------------------------------------------------------- timed elsewhere
