@@ -143,8 +143,7 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
         resolution = (resolution, resolution)
     if any(side < 1 or side > MAX_SIDE for side in resolution):
         raise ConfigError(f"resolution must be between 1 and {MAX_SIDE:,} on each side, got {resolution}")
-    builder = _Builder(spec, alpha, classes if classes is not None else spec.classes, widths_only)
-    builder.resolution = resolution
+    builder = _Builder(spec, alpha, classes if classes is not None else spec.classes, resolution, widths_only)
     shape: Shape = (spec.in_channels, *resolution)
     for row in spec.layers:
         for repeat in range(row.repeat):
@@ -153,10 +152,11 @@ def expand(spec: Spec, alpha: Fraction | float | str = 1, resolution: int | tupl
 
 
 class _Builder:
-    def __init__(self, spec: Spec, alpha: Fraction, classes: int, widths_only: bool = False) -> None:
+    def __init__(self, spec: Spec, alpha: Fraction, classes: int, resolution: tuple[int, int],
+                 widths_only: bool = False) -> None:
         self.spec = spec
         self.widths_only = widths_only
-        self.resolution: tuple[int, int] = spec.resolution  # the input's H x W, for messages
+        self.resolution = resolution  # the input's H x W, for messages
         self.alpha = alpha
         self.classes = classes
         self.layers: list[Layer] = []
