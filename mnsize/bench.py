@@ -4,11 +4,22 @@ mnsize.calibrate fits a profile to it.
 Timing discipline: a fixed number of threads, BatchNorm folded into the
 convolutions as any deployment does (a conv with a bias in place of conv +
 BatchNorm), freed memory kept in the process (keep_freed_memory), a warm-up,
-then timed runs summarised by the median with p10 and p90. Runs are sampled by
-time rather than counted: a network is timed in rounds of about the same
-length, and the medians of the rounds say how steady the machine was
-(``Timing.round_spread``). Networks compared with each other are timed in
-interleaved rounds, so that the machine's drift hits them alike.
+then timed runs. Runs are sampled by time rather than counted: a network is
+timed in rounds of about the same length, and the medians of the rounds say
+how steady the machine was (``Timing.round_spread``). Networks compared with
+each other are timed in interleaved rounds, so that the machine's drift hits
+them alike.
+
+What mnsize calls a network's latency is the 10th percentile of its runs
+(``Timing.latency_ms``), with the median and p90 beside it. On a shared
+machine other work only ever adds to a run's time, in bursts, so the low end
+of the runs is the network's own cost and the median is that plus however
+busy the machine was: measured in separate processes on the 2-core machine of
+docs/latency.md, p10 repeated about twice as closely as the median. A single
+build of a network can also run a few per cent faster or slower than another
+build of it, in another process or the same one (where its weights and
+buffers happen to lie), so `bench` times INSTANCES builds in turns and pools
+their runs.
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ ROUNDS = 5
 WARMUP_SECONDS = 0.2
 #: the fewest timed runs in one round, however slow a run is
 MIN_ROUND_RUNS = 3
+#: builds of one network that time_layers times in turns (fewer where memory is short)
+INSTANCES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +57,11 @@ class Timing:
     p10_ms: float
     p90_ms: float
     round_spread: float = 0.0
+
+    @property
+    def latency_ms(self) -> float:
+        """The network's latency as mnsize reports it and fits profiles to: p10."""
+        return self.p10_ms
 
     @property
     def spread(self) -> float:
@@ -77,11 +95,14 @@ def prepare(threads: int) -> str:
     return keep_freed_memory()
 
 
-def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> None:
+def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> int:
+    """How many builds of ``layers`` fit in MAX_BENCH_BYTES, at most INSTANCES;
+    an MnsizeError where not even one does."""
     need = memory_bytes(layers, batch, threads)
     if need > MAX_BENCH_BYTES:
         raise MnsizeError(f"this configuration may need {need / 2**30:,.1f} GiB for weights, activations and "
                           f"working memory; bench runs at most {MAX_BENCH_BYTES / 2**30:.0f} GiB")
+    return max(1, min(INSTANCES, MAX_BENCH_BYTES // max(need, 1)))
 
 
 def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
@@ -137,28 +158,35 @@ def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], th
                 seconds: float = 2.0) -> Timing:
     """Latency of the whole network (BatchNorm folded) on this machine.
 
-    By default the warm-up lasts at least ``warmup`` runs and WARMUP_SECONDS,
-    then ROUNDS rounds of about ``seconds / ROUNDS`` each are timed. ``runs``
-    fixes the count instead: ``warmup`` runs, then ``runs`` timed runs split
-    into up to ROUNDS rounds. ``tick(share)``, if given, is called as the
+    INSTANCES builds of the network (fewer where memory is short) are timed in
+    turns within each round, their runs pooled. By default each build is warmed
+    up for at least ``warmup`` runs and WARMUP_SECONDS, then ROUNDS rounds
+    of about ``seconds / ROUNDS`` each are timed. ``runs`` fixes the count
+    instead: ``warmup`` runs per build, then ``runs`` timed runs shared out
+    over the rounds and builds. ``tick(share)``, if given, is called as the
     timing advances, with shares that add up to 1."""
     check_runtime(runtime)
     if runs is None and not seconds > 0:
         raise MnsizeError(f"seconds must be above 0, got {seconds!r}")
-    _check_memory(layers, batch, threads)
+    count = _check_memory(layers, batch, threads)
     prepare(threads)
-    run = _builder(runtime)(layers, input_shape, batch, threads)
-    _warm_up(run, warmup, WARMUP_SECONDS if runs is None else 0.0)
+    build = _builder(runtime)
+    builds = [build(layers, input_shape, batch, threads) for _ in range(count)]
+    for run in builds:
+        _warm_up(run, warmup, WARMUP_SECONDS if runs is None else 0.0)
+    rounds: list[list[float]] = []
     if runs is None:
-        rounds = []
         for _ in range(ROUNDS):
-            rounds.append(_samples_for(run, seconds / ROUNDS))
+            rounds.append([ms for run in builds for ms in _samples_for(run, seconds / ROUNDS / count)])
             if tick is not None:
                 tick(1 / ROUNDS)
     else:
-        count = min(ROUNDS, runs)
-        sizes = [runs // count + (i < runs % count) for i in range(count)]
-        rounds = [_samples(run, size, tick=(lambda: tick(1 / runs)) if tick else None) for size in sizes]
+        slots = min(ROUNDS * count, runs)
+        sizes = [runs // slots + (i < runs % slots) for i in range(slots)]
+        for first in range(0, slots, count):
+            rounds.append([ms for i in range(first, min(first + count, slots))
+                           for ms in _samples(builds[i % count], sizes[i],
+                                              tick=(lambda: tick(1 / runs)) if tick else None)])
     return summarise_rounds(rounds)
 
 
@@ -168,7 +196,7 @@ GROUP = 8
 
 def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None,
                   runtime: str = "torch") -> list[Timing]:
-    """Median latency of each (model, alpha, resolution), timed in interleaved
+    """The latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds.
     A resolution is a side (square) or (H, W). Networks are built and timed
     GROUP at a time: the rounds interleave the networks of a group."""

@@ -59,9 +59,11 @@ def vector_lanes() -> int:
     return 16 if "avx512f" in (_cpuinfo("flags") or "").split() else 8
 
 
-def features_of(config: tuple[str, str, int], lanes: int) -> tuple[float, ...]:
+def features_of(config: tuple[str, str, int], lanes: int, runtime: str = "torch") -> tuple[float, ...]:
+    """The network's summed features (report_features) as ``runtime``'s model counts them."""
     name, alpha, res = config
-    return report_features(count(deployed(expand(load_spec(name), alpha, res))), lanes)
+    return report_features(count(deployed(expand(load_spec(name), alpha, res))), lanes,
+                           split_unaligned="compute_unaligned_madds" in model_features(has_call_overhead(runtime)))
 
 
 def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
@@ -123,7 +125,7 @@ def networks_needed(runtime: str) -> int:
 
 def fit_profile(rows: list[tuple[float, ...]], targets: list[float], runtime: str) -> tuple[dict, dict, str]:
     """(model, error, quality) of a profile for ``runtime`` fitted to networks
-    with these features (report_features) and median times: the costs of
+    with these features (report_features) and latencies: the costs of
     the runtime's features (model_features) and the offset, fitted to all of
     them; the error of a fit without every fifth network, on those."""
     features = model_features(has_call_overhead(runtime))
@@ -156,11 +158,11 @@ def calibrate(threads: int = 1, seconds: float = CALIBRATION_SECONDS, networks=C
     start = time.perf_counter()
     version = runtime_version(runtime)  # refuses a runtime that is not installed before any work
     lanes = vector_lanes()
-    rows = [features_of(config, lanes) for config in networks]
+    rows = [features_of(config, lanes, runtime) for config in networks]
     left = seconds - (time.perf_counter() - start)
     timings = time_networks(list(networks), threads, max(1.0, TIMING_SHARE * left), ROUNDS, tick=tick,
                             runtime=runtime)
-    model, error, quality = fit_profile(rows, [t.median_ms for t in timings], runtime)
+    model, error, quality = fit_profile(rows, [t.latency_ms for t in timings], runtime)
     error["largest_spread_pct"] = round(100 * max(t.spread for t in timings), 1)
     device = {"cpu": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count() or 1,
               "threads": threads, "python": platform.python_version(), "date": date.today().isoformat(),
@@ -293,7 +295,7 @@ def read_timings(path: str, manifest: dict[str, tuple], manifest_path: str, runt
 
 def profile_from_timings(timed: list[tuple[tuple, float]], runtime: str, lanes: int, source: str) -> dict:
     """A profile fitted to timings measured elsewhere, on a CPU with ``lanes`` fp32 vector lanes."""
-    rows = [features_of(config, lanes) for config, _ in timed]
+    rows = [features_of(config, lanes, runtime) for config, _ in timed]
     model, error, quality = fit_profile(rows, [ms for _, ms in timed], runtime)
     device = {"timings": os.path.basename(source), "date": date.today().isoformat()}
     return profile_data(runtime, "unknown (timed elsewhere)", device, {**model, "lanes": lanes}, error, quality)

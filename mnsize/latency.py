@@ -4,6 +4,8 @@ A profile (written by `mnsize profile`, measured on the device) holds one
 coefficient per feature of a layer:
 
     t_layer = a  * padded mult-adds of convolutions, pointwise and fc layers
+            + a2 * the same, of convolutions off a compiled runtime's blocked
+                   layout (channels not multiples of the lanes)
             + b  * bytes of activations those layers move
             + w  * bytes of their weights
             + c1 * bytes moved by depthwise convolutions whose width is a
@@ -37,7 +39,10 @@ graph from its own compiled plan pays no such cost per module, and the
 module calls mnsize counts are not its operators anyway, so for such a runtime
 (mnsize.runtimes.has_call_overhead false) the two features are left out of
 the fit and of the prediction: fitted to timings they do not explain, they
-would only take up noise. A profile of format mnsize-profile/2 predates
+would only take up noise. Such a runtime runs a convolution in a blocked
+channel layout only when its channels are multiples of the vector lanes, and
+any other on a slower path, so its model has a2 (COMPILED_FEATURES), which
+eager PyTorch's does not. A profile of format mnsize-profile/2 predates
 runtimes and is read as one made for torch.
 
 A profile's quality is its error on calibration networks held out of the fit:
@@ -60,9 +65,14 @@ from .yamlio import load_yaml, read_text
 PROFILE_FORMAT = "mnsize-profile/3"
 #: the format before runtimes were recorded: read as a profile made for torch
 TORCH_ONLY_FORMAT = "mnsize-profile/2"
-FEATURES = ("compute_madds", "compute_bytes", "weight_bytes", "depthwise_bytes", "depthwise_unaligned_bytes",
-            "other_bytes", "elementwise", "calls", "depthwise_calls")
+FEATURES = ("compute_madds", "compute_unaligned_madds", "compute_bytes", "weight_bytes", "depthwise_bytes",
+            "depthwise_unaligned_bytes", "other_bytes", "elementwise", "calls", "depthwise_calls")
 CALL_FEATURES = ("calls", "depthwise_calls")
+#: the features only a compiled-graph runtime's model has; a profile of one without them (written before they
+#: were) predicts with compute_madds alone, as it was fitted
+COMPILED_FEATURES = ("compute_unaligned_madds",)
+#: the features counted per output position, which mnsize.sweep pads to the lanes itself
+POSITION_FEATURES = ("compute_madds", "compute_unaligned_madds")
 #: a profile is good when at least this share of its held-out networks is predicted within ±10%
 QUALITY_WITHIN_10PCT = 0.8
 #: seconds a calibration takes by default, the whole run (mnsize.calibrate)
@@ -72,10 +82,11 @@ ELEMENTWISE_ACTS = ("relu", "relu6", "hardswish")
 
 
 def model_features(call_overhead: bool) -> tuple[str, ...]:
-    """The features a profile fits and predicts with: all but the per-call
-    ones for a runtime that pays no cost per module call
-    (mnsize.runtimes.has_call_overhead)."""
-    return FEATURES if call_overhead else tuple(f for f in FEATURES if f not in CALL_FEATURES)
+    """The features a profile fits and predicts with: for a runtime that pays
+    a cost per module call (mnsize.runtimes.has_call_overhead), the per-call
+    ones and not COMPILED_FEATURES; for a compiled graph, the other way round."""
+    left_out = COMPILED_FEATURES if call_overhead else CALL_FEATURES
+    return tuple(f for f in FEATURES if f not in left_out)
 
 
 def quality_of(within_10pct: float) -> str:
@@ -86,12 +97,22 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def unaligned(layer: Layer, lanes: int) -> bool:
+    """Whether a convolution's channels keep it off a compiled runtime's
+    blocked layout: its output channels, or its input channels (unless fewer
+    than the lanes, as an image's 3), not a multiple of the lanes."""
+    c_in, c_out = layer.in_shape[0], layer.out_shape[0]
+    return c_out % lanes != 0 or (c_in % lanes != 0 and c_in >= lanes)
+
+
 def layer_features(layer: Layer, madds: int, params: int, lanes: int,
-                   pad_positions: bool = True) -> tuple[float, ...]:
+                   pad_positions: bool = True, split_unaligned: bool = False) -> tuple[float, ...]:
     """The features of one layer (a Report row's layer, mult-adds and params)
     on a device with ``lanes`` fp32 vector lanes. With ``pad_positions``
-    false, compute_madds counts output positions as they are (mnsize.search
-    pads them itself, per resolution)."""
+    false, compute_madds counts output positions as they are (mnsize.sweep
+    pads them itself, per resolution). With ``split_unaligned``, the
+    mult-adds of a convolution whose channels are not aligned to the lanes
+    (unaligned) count as compute_unaligned_madds instead."""
     values = dict.fromkeys(FEATURES, 0.0)
     if layer.kind == "dropout":
         return tuple(values.values())
@@ -100,7 +121,9 @@ def layer_features(layer: Layer, madds: int, params: int, lanes: int,
     moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params) * spare
     if layer.kind in ("conv", "pw", "fc"):
         positions = layer.out_shape[1] * layer.out_shape[2]
-        values["compute_madds"] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
+        compute = ("compute_unaligned_madds" if split_unaligned and layer.kind != "fc" and unaligned(layer, lanes)
+                   else "compute_madds")
+        values[compute] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
                                    * (round_up(positions, lanes) / positions if pad_positions else 1))
         values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * spare
         values["weight_bytes"] = 4.0 * params
@@ -132,11 +155,12 @@ def module_calls(layer: Layer) -> float:
     return float(calls)
 
 
-def report_features(report, lanes: int) -> tuple[float, ...]:
+def report_features(report, lanes: int, split_unaligned: bool = False) -> tuple[float, ...]:
     """Summed features of a network, plus the constant term."""
     totals = [0.0] * len(FEATURES)
     for row in report.rows:
-        for i, value in enumerate(layer_features(row.layer, row.madds, row.params, lanes)):
+        for i, value in enumerate(layer_features(row.layer, row.madds, row.params, lanes,
+                                                 split_unaligned=split_unaligned)):
             totals[i] += value
     return (*totals, 1.0)
 
@@ -178,11 +202,13 @@ class Profile:
         return math.ceil(predicted_ms * 1000)
 
     def layer_ms(self, layer: Layer, madds: int, params: int, pad_positions: bool = True,
-                 only: str | None = None) -> float:
-        """Predicted ms of one layer; ``only``: of one feature alone."""
+                 only: tuple[str, ...] | None = None) -> float:
+        """Predicted ms of one layer; ``only``: of these features alone."""
+        split = "compute_unaligned_madds" in self.coefficients
         return sum(self.coefficients[name] * value
-                   for name, value in zip(FEATURES, layer_features(layer, madds, params, self.lanes, pad_positions))
-                   if only in (None, name) and name in self.coefficients)
+                   for name, value in zip(FEATURES, layer_features(layer, madds, params, self.lanes, pad_positions,
+                                                                   split))
+                   if (only is None or name in only) and name in self.coefficients)
 
     def predict(self, report) -> tuple[float, list[tuple[str, float]]]:
         """(network ms, [(layer name, ms)]) for a Report (mnsize.costs) of the
@@ -236,6 +262,8 @@ def load_profile(path: str) -> Profile:
             raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(features)})")
     coefficients = {}
     for name in features:
+        if name in COMPILED_FEATURES and name not in model["ms_per"]:
+            continue  # written before the feature was: fitted, and predicting, without it
         value = model["ms_per"].get(name)
         if not number(value) or not 0 <= value < 1e3:
             raise bad(f"model.ms_per.{name} must be a number from 0 to 1000, got {show(value)}")

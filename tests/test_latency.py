@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mnsize import count, expand, load_spec
 from mnsize.cli import cli
 from mnsize.expand import deployed
-from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile
+from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile, model_features
 from mnsize.metrics import Limits
 from mnsize.search import fit
 from mnsize.sweep import evaluate
@@ -87,7 +87,7 @@ V1_RELU_ELEMENTS = (32 * 112 * 112 + 32 * 112 * 112 + 64 * 112 * 112 + 64 * 56 *
 ])
 def test_prediction_by_hand(tmp_path, ms_per, expected_ms):
     path = tmp_path / "profile.yaml"
-    path.write_text(yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**dict.fromkeys(FEATURES, 0.0), **ms_per},
+    path.write_text(yaml.safe_dump({**SYNTHETIC, "model": {"ms_per": {**dict.fromkeys(model_features(True), 0.0), **ms_per},
                                                            "offset_ms": 0.5, "lanes": 16}}))
     profile = load_profile(str(path))
     total, per_layer = profile.predict(count(deployed(expand(load_spec("mobilenet_v1"), "1.0", 224))))
@@ -205,10 +205,11 @@ def test_bench_end_to_end():
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert [key for key in data if key != "schema"] == ["model", "alpha", "resolution", "threads", "batch",
-                                                        "median_ms", "p10_ms", "p90_ms", "runs", "runtime",
+                                                        "latency_ms", "statistic", "median_ms", "p10_ms", "p90_ms", "runs", "runtime",
                                                         "runtime_version", "seconds", "round_spread"]
     assert data["runs"] == 3 and 0 < data["p10_ms"] <= data["median_ms"] <= data["p90_ms"]
-    assert "median" in run("bench", "--alpha", "0.25", "--res", "32", "--runs", "2").stdout
+    assert data["latency_ms"] == data["p10_ms"] and data["statistic"] == "p10"
+    assert "(p10; median" in run("bench", "--alpha", "0.25", "--res", "32", "--runs", "2").stdout
 
 
 def test_bench_refuses_what_does_not_fit_in_memory():

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from mnsize import count, expand, load_spec, parse_spec
 from mnsize.cli import cli
 from mnsize.expand import Layer, deployed, resolution_from_rho
-from mnsize.latency import FEATURES, layer_features, module_calls
+from mnsize.latency import FEATURES, POSITION_FEATURES, layer_features, module_calls
 
 from .conftest import spec_text
 
@@ -147,7 +147,7 @@ def test_budgets_file_at_its_limits(tmp_path):
 
 # --------------------------------------------------------------------------- held-out error of a profile
 
-# Fifteen synthetic networks, ten features each (the last the constant term): the code holds out
+# Fifteen synthetic networks, torch's nine features and the constant term: the code holds out
 # every fifth network from index 2 (2, 7, 12). The others take exactly the times of TRUE_MS_PER,
 # so a fit on them alone recovers it and misses each held-out network by exactly its OFF share.
 N_NETWORKS, HELD_OUT = 15, (2, 7, 12)
@@ -162,20 +162,21 @@ def _synthetic_rows() -> list[tuple[float, ...]]:
 
 
 def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypatch):
-    import types
-
     from mnsize import bench, calibrate
 
     rows = _synthetic_rows()
     times = [sum(c * x for c, x in zip(TRUE_MS_PER, row)) * float(1 + OFF.get(i, 0)) for i, row in enumerate(rows)]
     networks = [("synthetic", str(i), 64) for i in range(N_NETWORKS)]
-    features = dict(zip(networks, rows))
+    # as calibrate's features_of gives them: every feature, torch's unaligned mult-adds column 0
+    gap = FEATURES.index("compute_unaligned_madds")
+    features = {n: row[:gap] + (0.0,) + row[gap:] for n, row in zip(networks, rows)}
     spreads = [0.2] * N_NETWORKS  # (p90 - p10) / median
     spreads[9] = 0.5
 
     def time_networks(configs, threads, seconds, rounds=6, tick=None, runtime="torch"):
         assert list(configs) == networks and runtime == "torch"
-        return [bench.Timing(10, t, t * (1 - s / 2), t * (1 + s / 2)) for t, s in zip(times, spreads)]
+        # the latency (p10) t; (p90 - p10) / median = s
+        return [bench.Timing(10, 2 * t, t, t + 2 * s * t) for t, s in zip(times, spreads)]
 
     fits = []
     real_fit = calibrate.fit_costs
@@ -185,7 +186,7 @@ def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypat
         return real_fit(fit_rows, targets)
 
     monkeypatch.setattr(calibrate, "time_networks", time_networks)
-    monkeypatch.setattr(calibrate, "features_of", lambda config, lanes: features[config])
+    monkeypatch.setattr(calibrate, "features_of", lambda config, lanes, runtime="torch": features[config])
     monkeypatch.setattr(calibrate, "fit_costs", spy)
     monkeypatch.setattr(calibrate, "vector_lanes", lambda: 16)
     monkeypatch.setattr(calibrate, "runtime_version", lambda runtime: "torch test")
@@ -252,6 +253,26 @@ def test_features_of_a_pointwise_on_a_ragged_map(lanes, positions):
         weight_bytes=4 * params,
         elementwise=36 * 49,                                 # hard-swish is element-wise too
         calls=4)                                             # ConvBNAct, conv, activation + the block's container
+
+
+@pytest.mark.parametrize("c_in,c_out,lanes,split", [
+    (32, 48, 16, False),   # both multiples of the lanes: the blocked layout
+    (32, 40, 16, True),    # output channels off it
+    (40, 32, 16, True),    # input channels off it
+    (40, 32, 8, False),    # the same layer on a CPU of 8 lanes
+    (3, 32, 16, False),    # an image's 3 channels are fewer than the lanes: a stem stays blocked
+])
+def test_a_compiled_runtime_counts_unaligned_mult_adds_apart(c_in, c_out, lanes, split):
+    pw = _layer("b1.pw", "pw", (c_in, 8, 8), (c_out, 8, 8), 1, 1)
+    madds, params = c_in * c_out * 64, c_in * c_out + c_out
+    torch_like = _features(pw, madds, params, lanes)
+    compiled = dict(zip(FEATURES, layer_features(pw, madds, params, lanes, split_unaligned=True)))
+    assert torch_like["compute_unaligned_madds"] == 0 and torch_like["compute_madds"] > 0
+    moved = "compute_unaligned_madds" if split else "compute_madds"
+    assert compiled[moved] == torch_like["compute_madds"]
+    assert compiled["compute_madds" if split else "compute_unaligned_madds"] == 0
+    assert {k: v for k, v in compiled.items() if k not in POSITION_FEATURES} == \
+        {k: v for k, v in torch_like.items() if k not in POSITION_FEATURES}
 
 
 @pytest.mark.parametrize("channels,padded,lanes,aligned", [(32, 32, 16, True), (24, 24, 16, False),

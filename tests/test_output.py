@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from mnsize.cli import cli
-from mnsize.latency import FEATURES, PROFILE_FORMAT
+from mnsize.latency import PROFILE_FORMAT, model_features
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = str(ROOT / "configs" / "budgets.yaml")
@@ -208,7 +208,7 @@ def profile(tmp_path: Path, cpu: str = "test cpu") -> str:
     path.write_text(yaml.safe_dump({
         "format": PROFILE_FORMAT, "written_by": "mnsize profile",
         "device": {"cpu": cpu, "threads": 1, "torch": "none", "date": "2026-11-21"},
-        "model": {"ms_per": {name: 1e-6 for name in FEATURES}, "offset_ms": 0.5, "lanes": 16}}),
+        "model": {"ms_per": {name: 1e-6 for name in model_features(True)}, "offset_ms": 0.5, "lanes": 16}}),
         encoding="utf-8")
     return str(path)
 

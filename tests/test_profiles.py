@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from mnsize import calibrate
 from mnsize.cli import cli
-from mnsize.latency import CALL_FEATURES, FEATURES, load_profile
+from mnsize.latency import CALL_FEATURES, COMPILED_FEATURES, FEATURES, load_profile, model_features
 
 TINY = (calibrate.grid_configs("mobilenet_v1", "0.25 0.5 0.75", (32, 48, 64))
         + calibrate.grid_configs("mobilenet_v2", "0.35", (32, 64))
@@ -83,7 +83,9 @@ def test_export_time_elsewhere_and_fit(exported, tmp_path):
     assert f"wrote {out}: onnxruntime, {len(TINY)} networks" in made.stderr
     data = yaml.safe_load(out.read_text())
     assert data["runtime"]["name"] == "onnxruntime" and data["quality"] in ("good", "poor")
-    assert set(data["model"]["ms_per"]) == set(FEATURES) - set(CALL_FEATURES)  # no per-call costs in a graph runtime
+    # no per-call costs in a graph runtime, and a cost of its own for mult-adds off its blocked layout
+    assert set(data["model"]["ms_per"]) == set(FEATURES) - set(CALL_FEATURES)
+    assert set(COMPILED_FEATURES) <= set(data["model"]["ms_per"])
     profile = load_profile(str(out))
     assert profile.runtime == "onnxruntime" and profile.error["networks"] == len(TINY)
     predicted = run("latency", "--profile", out, "--runtime", "onnxruntime", "--alpha", "0.5", "--res", "64")
@@ -116,7 +118,7 @@ def fitted_times(lanes: int = 8) -> list[float]:
     ([("FIRST", "nan")], "got 'nan'", 2),
     ([("FIRST", "inf")], "got 'inf'", 2),
     ([("FIRST", "")], "got ''", 2),
-    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 10 to fit", 2),
+    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 11 to fit", 2),
 ])
 def test_from_refuses_bad_timings(exported, tmp_path, rows, fragment, line):
     first = manifest_files(exported)[0]
@@ -203,7 +205,7 @@ def test_latency_refuses_another_runtimes_profile(good_and_poor):
 def test_the_previous_format_reads_as_torch(tmp_path):
     old = {"format": "mnsize-profile/2", "written_by": "mnsize profile",
            "device": {"cpu": "test", "threads": 1, "torch": "2.0.0", "date": "2026-11-21"},
-           "model": {"ms_per": {**dict.fromkeys(FEATURES, 1e-8), "calls": 0.004}, "offset_ms": 0.5, "lanes": 16},
+           "model": {"ms_per": {**dict.fromkeys(model_features(True), 1e-8), "calls": 0.004}, "offset_ms": 0.5, "lanes": 16},
            "error": {"networks": 112, "held_out": 22, "held_out_median_error_pct": 3.0,
                      "held_out_within_10pct": 0.95}}
     path = tmp_path / "old.yaml"

@@ -120,7 +120,7 @@ def test_bench_runtime_end_to_end_and_its_json_follows_the_schema(runtime):
     fixed = strict_json(run("--runtime", runtime, "--runs", "4", "-f", "json").stdout)
     assert fixed["runs"] == 4 and fixed["seconds"] is None
     text = run("--runtime", runtime, "--runs", "3").stdout
-    assert f", {runtimes.runtime_version(runtime)}: median " in text and "over 3 runs" in text
+    assert f", {runtimes.runtime_version(runtime)}: " in text and " ms (p10; median " in text and "over 3 runs" in text
 
 
 @pytest.mark.parametrize("args, fragment", [

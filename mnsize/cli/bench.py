@@ -30,9 +30,11 @@ SPREAD_WARNING = 0.10
 def bench_command(ctx, model, alpha, resolution, rho, classes, runtime, threads, batch, seconds, runs, fmt):
     """Measure the model's inference latency on this machine.
 
-    BatchNorm folded into the convolutions, a warm-up (10 runs and 0.2 s),
-    then timed runs for --seconds in 5 rounds (or exactly --runs): median,
-    p10, p90, their spread and the spread between the rounds' medians.
+    BatchNorm folded into the convolutions; three builds of the network,
+    each warmed up (10 runs and 0.2 s), timed in turns for --seconds in 5
+    rounds (or exactly --runs). The latency is the runs' p10, the network's
+    own cost on a shared machine; the median, p90, their spread and the
+    spread between the rounds' medians come beside it.
     """
     from ..bench import time_layers
     from ..render.latency import render_timing

@@ -81,7 +81,7 @@ def fit_command(ctx, models_, profile_path, measure, runtime, dtype, alphas, res
         threads = int(device_profile.device.get("threads", 1)) if device_profile else 1
         configs = [(given[c.model], c.alpha, c.resolution) for c in result.ranked]
         timings = time_networks(configs, threads, seconds=2.0 * len(configs), runtime=runtime)
-        measured = {c: t.median_ms for c, t in zip(result.ranked, timings)}
+        measured = {c: t.latency_ms for c, t in zip(result.ranked, timings)}
     render_fit(result, limits, searched, dtype, objective, fmt, sys.stdout, measured)
     for spec in specs:
         note_keras(ctx, convention, spec, given[spec.name])
