@@ -76,7 +76,7 @@ def one_repeat(runtime: str, configs, threads: int, folder: Path) -> dict:
     for _ in range(3):  # three separate processes per configuration, in interleaved turns
         for config in configs:
             benches[config].append(run_json([MNSIZE, "bench", "--runtime", runtime, "--threads", str(threads),
-                                             *options(config), "-f", "json"])["median_ms"])
+                                             *options(config), "-f", "json"])["latency_ms"])
     rows = []
     for config in configs:
         predicted = run_json([MNSIZE, "latency", "--profile", str(profile), "--runtime", runtime,
