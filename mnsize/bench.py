@@ -190,8 +190,10 @@ def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], th
     return summarise_rounds(rounds)
 
 
-#: how many networks time_networks holds at once
+#: how many networks time_networks holds at once: eager torch, and a compiled runtime, whose sessions hold
+#: more (a default onnxruntime profile peaked at 786 MiB with 8 at a time, 498 MiB with 3: docs/latency.md)
 GROUP = 8
+COMPILED_GROUP = 3
 
 
 def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: int = 6, tick=None,
@@ -199,7 +201,8 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     """The latency of each (model, alpha, resolution), timed in interleaved
     rounds within about ``seconds``; each network's runs pooled over the rounds.
     A resolution is a side (square) or (H, W). Networks are built and timed
-    GROUP at a time: the rounds interleave the networks of a group."""
+    GROUP at a time (COMPILED_GROUP in onnxruntime and OpenVINO): the rounds
+    interleave the networks of a group."""
     check_runtime(runtime)
     networks = []
     for name, alpha, res in configs:  # every one checked before any is built or timed
@@ -215,17 +218,18 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     prepare(threads)
     build = _builder(runtime)
     timed: list[list[list[float]]] = [[] for _ in configs]
+    group = GROUP if runtime == "torch" else COMPILED_GROUP
     # GROUP networks at a time are built, timed in interleaved rounds and let go, so
     # that a calibration's memory is a group's, not the sum of its 112 networks'
-    for start in range(0, len(networks), GROUP):
+    for start in range(0, len(networks), group):
         built = []
-        for spec, hw, layers in networks[start:start + GROUP]:
+        for spec, hw, layers in networks[start:start + group]:
             run = build(layers, (spec.in_channels, *hw), 1, threads)
             first = statistics.median(_samples(run, runs=2, warmup=1))
             runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
             built.append((run, runs))
         for _ in range(rounds):
-            for network_rounds, (run, runs) in zip(timed[start:start + GROUP], built):
+            for network_rounds, (run, runs) in zip(timed[start:start + group], built):
                 network_rounds.append(_samples(run, runs, warmup=1))
                 if tick is not None:
                     tick(1 / (rounds * len(configs)))
