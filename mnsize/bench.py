@@ -89,12 +89,6 @@ def memory_bytes(layers: tuple[Layer, ...], batch: int, threads: int = 1) -> int
     return forward_bytes(deployed(layers), batch, folded=True, kept_by_threads=threads)
 
 
-def prepare(threads: int) -> str:
-    """The process set up for timing; each session sets its own ``threads``.
-    Says what was done to the allocator."""
-    return keep_freed_memory()
-
-
 def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> int:
     """How many builds of ``layers`` fit in MAX_BENCH_BYTES, at most INSTANCES;
     an MnsizeError where not even one does."""
@@ -105,16 +99,10 @@ def _check_memory(layers: tuple[Layer, ...], batch: int, threads: int) -> int:
     return max(1, min(INSTANCES, MAX_BENCH_BYTES // max(need, 1)))
 
 
-def _build(layers: tuple[Layer, ...], input_shape, batch: int, threads: int = 1):
-    """One inference in torch; its memory was checked (_check_memory) before."""
-    return session("torch", layers, input_shape, threads, batch)
-
-
-def _builder(runtime: str):
-    """(layers, input_shape, batch, threads) -> one inference, in ``runtime``."""
-    if runtime == "torch":
-        return _build
-    return lambda layers, input_shape, batch, threads=1: session(runtime, layers, input_shape, threads, batch)
+def _build(runtime: str, layers: tuple[Layer, ...], input_shape, batch: int, threads: int):
+    """One inference in ``runtime`` (mnsize.runtimes.session, which also keeps
+    freed memory in the process); its memory was checked (_check_memory) before."""
+    return session(runtime, layers, input_shape, threads, batch)
 
 
 def _samples(run, runs: int, warmup: int = 0, tick=None) -> list[float]:
@@ -169,9 +157,7 @@ def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], th
     if runs is None and not seconds > 0:
         raise MnsizeError(f"seconds must be above 0, got {seconds!r}")
     count = _check_memory(layers, batch, threads)
-    prepare(threads)
-    build = _builder(runtime)
-    builds = [build(layers, input_shape, batch, threads) for _ in range(count)]
+    builds = [_build(runtime, layers, input_shape, batch, threads) for _ in range(count)]
     for run in builds:
         _warm_up(run, warmup, WARMUP_SECONDS if runs is None else 0.0)
     rounds: list[list[float]] = []
@@ -183,10 +169,10 @@ def time_layers(layers: tuple[Layer, ...], input_shape: tuple[int, int, int], th
     else:
         slots = min(ROUNDS * count, runs)
         sizes = [runs // slots + (i < runs % slots) for i in range(slots)]
+        step = (lambda: tick(1 / runs)) if tick else None
         for first in range(0, slots, count):
             rounds.append([ms for i in range(first, min(first + count, slots))
-                           for ms in _samples(builds[i % count], sizes[i],
-                                              tick=(lambda: tick(1 / runs)) if tick else None)])
+                           for ms in _samples(builds[i % count], sizes[i], tick=step)])
     return summarise_rounds(rounds)
 
 
@@ -215,8 +201,6 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
             raise MnsizeError(f"{spec.name} α {float(alpha):g} {hw[0]}×{hw[1]}: {exc}") from None
         networks.append((spec, hw, layers))
     runtime_version(runtime)  # a missing runtime refuses before anything is built
-    prepare(threads)
-    build = _builder(runtime)
     timed: list[list[list[float]]] = [[] for _ in configs]
     group = GROUP if runtime == "torch" else COMPILED_GROUP
     # GROUP networks at a time are built, timed in interleaved rounds and let go, so
@@ -224,7 +208,7 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     for start in range(0, len(networks), group):
         built = []
         for spec, hw, layers in networks[start:start + group]:
-            run = build(layers, (spec.in_channels, *hw), 1, threads)
+            run = _build(runtime, layers, (spec.in_channels, *hw), 1, threads)
             first = statistics.median(_samples(run, runs=2, warmup=1))
             runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
             built.append((run, runs))

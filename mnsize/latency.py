@@ -124,7 +124,7 @@ def layer_features(layer: Layer, madds: int, params: int, lanes: int,
         compute = ("compute_unaligned_madds" if split_unaligned and layer.kind != "fc" and unaligned(layer, lanes)
                    else "compute_madds")
         values[compute] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
-                                   * (round_up(positions, lanes) / positions if pad_positions else 1))
+                           * (round_up(positions, lanes) / positions if pad_positions else 1))
         values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * spare
         values["weight_bytes"] = 4.0 * params
     elif layer.kind == "dw":

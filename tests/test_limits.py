@@ -360,11 +360,10 @@ def test_time_networks_builds_the_height_and_width_asked_for(monkeypatch):
 
     shapes = []
 
-    def fake_build(layers, input_shape, batch, threads=1):
+    def fake_build(runtime, layers, input_shape, batch, threads):
         shapes.append((input_shape, layers[0].in_shape, layers[-1].in_shape))
-        return None, None
+        return None
 
-    monkeypatch.setattr(bench, "prepare", lambda threads: None)
     monkeypatch.setattr(bench, "_build", fake_build)
     monkeypatch.setattr(bench, "_samples", lambda *args, **kwargs: [1.0])
     bench.time_networks([("mobilenet_v1", "0.25", (448, 32)), ("mobilenet_v1", "0.25", 96)], 1, seconds=0.01)

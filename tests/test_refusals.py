@@ -124,7 +124,7 @@ def test_json_holds_only_valid_unicode_for_a_file_name_that_is_not_utf8(tmp_path
 def test_fit_measure_names_the_candidate_too_large_to_time_before_timing_any(monkeypatch):
     import mnsize.bench as bench
 
-    monkeypatch.setattr(bench, "prepare", lambda threads: pytest.fail("nothing may be timed"))
+    monkeypatch.setattr(bench, "_build", lambda *args: pytest.fail("nothing may be built or timed"))
     line = one_line_error(run("fit", "--max-madds", "1e30", "--alphas", "0.25,100", "--resolutions", "64,100000",
                               "--measure"), "fit")
     assert "mobilenet_v1 α 100 100000×100000" in line and "at most 8 GiB" in line

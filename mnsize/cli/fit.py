@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..runtimes import RUNTIMES
 from ..metrics import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS, METRICS, OBJECTIVES
+from ..runtimes import RUNTIMES
 from ..units import DTYPES
 from .base import MnsizeCommand, note_keras, warn_if_poor
 from .options import ALPHA_GRID, CLASSES, FILE, RESOLUTION_GRID, WholeRange, convention_option, given_limits, \

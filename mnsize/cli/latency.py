@@ -36,4 +36,3 @@ def latency_command(ctx, profile_path, runtime, model, alpha, resolution, rho, c
     total, per_layer = device_profile.predict(count(deployed(network.layers)))
     device_profile.microseconds(total)  # refuses a profile that predicts no time at all
     render_prediction(network.config, profile_path, device_profile.device, total, per_layer, fmt, sys.stdout)
-
