@@ -63,7 +63,7 @@ def features_of(config: tuple[str, str, int], lanes: int, runtime: str = "torch"
     """The network's summed features (report_features) as ``runtime``'s model counts them."""
     name, alpha, res = config
     return report_features(count(deployed(expand(load_spec(name), alpha, res))), lanes,
-                           split_unaligned="compute_unaligned_madds" in model_features(has_call_overhead(runtime)))
+                           compiled=not has_call_overhead(runtime))
 
 
 def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:

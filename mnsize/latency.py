@@ -1,11 +1,9 @@
 """Latency prediction from a device profile: no torch, plain arithmetic.
 
 A profile (written by `mnsize profile`, measured on the device) holds one
-coefficient per feature of a layer:
+coefficient per feature of a layer. For eager PyTorch:
 
     t_layer = a  * padded mult-adds of convolutions, pointwise and fc layers
-            + a2 * the same, of convolutions off a compiled runtime's blocked
-                   layout (channels not multiples of the lanes)
             + b  * bytes of activations those layers move
             + w  * bytes of their weights
             + c1 * bytes moved by depthwise convolutions whose width is a
@@ -33,16 +31,29 @@ framework's own loop). The measurements behind these choices are in
 docs/latency.md.
 
 A profile is made for one runtime (torch, onnxruntime, openvino) and records
-it. The per-call features (f1, f2: CALL_FEATURES) model eager PyTorch, which
-runs each module call through Python's dispatch; a runtime that runs a whole
-graph from its own compiled plan pays no such cost per module, and the
-module calls mnsize counts are not its operators anyway, so for such a runtime
-(mnsize.runtimes.has_call_overhead false) the two features are left out of
-the fit and of the prediction: fitted to timings they do not explain, they
-would only take up noise. Such a runtime runs a convolution in a blocked
-channel layout only when its channels are multiples of the vector lanes, and
-any other on a slower path, so its model has a2 (COMPILED_FEATURES), which
-eager PyTorch's does not. A profile of format mnsize-profile/2 predates
+it. A runtime that runs a whole graph from its own compiled plan
+(mnsize.runtimes.has_call_overhead false) pays no Python dispatch per module,
+so its model has no f1, f2 (CALL_FEATURES), and has instead what such a
+runtime's own plan costs (COMPILED_FEATURES):
+
+    t_layer = a  * mult-adds of convolutions in the blocked channel layout,
+                   channels padded to whole blocks of lanes
+            + a2 * mult-adds of the convolutions left in plain layout
+            + b, w, d, e as above
+            + v  * bytes of the fc layer's weights (a product with one row
+                   of activations: it streams its weights from memory)
+            + c1 * bytes moved by depthwise convolutions in the blocked
+                   layout, padded to whole blocks
+            + c2 * bytes moved by the depthwise convolutions left in plain
+                   layout
+            + o  * operators the runtime runs (a fixed cost per operator)
+
+A compiled CPU runtime moves a convolution into its blocked layout (channels
+in blocks of the lanes, zero-padded) when its input channels are a multiple
+of BLOCK_ALIGNMENT or fewer than a block (an image's 3), a depthwise one when
+its channels are a multiple; the others run in plain layout at a different rate, much lower
+for depthwise ones. Output positions are not padded: the blocked kernels run
+along a row of positions. A profile of format mnsize-profile/2 predates
 runtimes and is read as one made for torch.
 
 A profile's quality is its error on calibration networks held out of the fit:
@@ -65,13 +76,20 @@ from .yamlio import load_yaml, read_text
 PROFILE_FORMAT = "mnsize-profile/3"
 #: the format before runtimes were recorded: read as a profile made for torch
 TORCH_ONLY_FORMAT = "mnsize-profile/2"
-FEATURES = ("compute_madds", "compute_unaligned_madds", "compute_bytes", "weight_bytes", "depthwise_bytes",
-            "depthwise_unaligned_bytes", "other_bytes", "elementwise", "calls", "depthwise_calls")
+FEATURES = ("compute_madds", "compute_unaligned_madds", "compute_bytes", "weight_bytes", "fc_weight_bytes",
+            "depthwise_bytes", "depthwise_unaligned_bytes", "other_bytes", "elementwise", "operators", "calls",
+            "depthwise_calls")
 CALL_FEATURES = ("calls", "depthwise_calls")
-#: the features only a compiled-graph runtime's model has; a profile of one without them (written before they
-#: were) predicts with compute_madds alone, as it was fitted
-COMPILED_FEATURES = ("compute_unaligned_madds",)
-#: the features counted per output position, which mnsize.sweep pads to the lanes itself
+#: the features only a compiled-graph runtime's model has
+COMPILED_FEATURES = ("compute_unaligned_madds", "fc_weight_bytes", "operators")
+#: a compiled runtime runs a convolution in its blocked layout when its input channels (a depthwise one's
+#: channels) are a multiple of this: measured with onnxruntime's CPU provider, whose blocked convolutions take
+#: channels in multiples of 4 and pad them to the block (docs/latency.md)
+BLOCK_ALIGNMENT = 4
+#: operators a compiled runtime runs for a squeeze-and-excite block: the pool, two 1x1 convolutions and the
+#: multiply, and three layout changes around the multiply, which the blocked layout does not take
+SE_OPERATORS = 7
+#: the features eager PyTorch's model counts per output position, which mnsize.sweep pads to the lanes itself
 POSITION_FEATURES = ("compute_madds", "compute_unaligned_madds")
 #: a profile is good when at least this share of its held-out networks is predicted within ±10%
 QUALITY_WITHIN_10PCT = 0.8
@@ -97,22 +115,27 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def unaligned(layer: Layer, lanes: int) -> bool:
-    """Whether a convolution's channels keep it off a compiled runtime's
-    blocked layout: its output channels, or its input channels (unless fewer
-    than the lanes, as an image's 3), not a multiple of the lanes."""
-    c_in, c_out = layer.in_shape[0], layer.out_shape[0]
-    return c_out % lanes != 0 or (c_in % lanes != 0 and c_in >= lanes)
+def blocked(layer: Layer, lanes: int) -> bool:
+    """Whether a compiled runtime runs a convolution in its blocked channel
+    layout (BLOCK_ALIGNMENT): a depthwise one by its channels, any other by
+    its input channels, unless they are fewer than a block of ``lanes`` (as
+    an image's 3), which such a convolution reads as they are."""
+    c_in = layer.in_shape[0]
+    if layer.kind == "dw":
+        return c_in % BLOCK_ALIGNMENT == 0
+    return c_in % BLOCK_ALIGNMENT == 0 or c_in < lanes
 
 
 def layer_features(layer: Layer, madds: int, params: int, lanes: int,
-                   pad_positions: bool = True, split_unaligned: bool = False) -> tuple[float, ...]:
+                   pad_positions: bool = True, compiled: bool = False) -> tuple[float, ...]:
     """The features of one layer (a Report row's layer, mult-adds and params)
-    on a device with ``lanes`` fp32 vector lanes. With ``pad_positions``
-    false, compute_madds counts output positions as they are (mnsize.sweep
-    pads them itself, per resolution). With ``split_unaligned``, the
-    mult-adds of a convolution whose channels are not aligned to the lanes
-    (unaligned) count as compute_unaligned_madds instead."""
+    on a device with ``lanes`` fp32 vector lanes, as eager PyTorch's model
+    counts them or, with ``compiled``, a compiled runtime's (the module
+    docstring). With ``pad_positions`` false, eager PyTorch's compute_madds
+    counts output positions as they are (mnsize.sweep pads them itself, per
+    resolution); a compiled runtime's are never padded."""
+    if compiled:
+        return _compiled_features(layer, madds, params, lanes)
     values = dict.fromkeys(FEATURES, 0.0)
     if layer.kind == "dropout":
         return tuple(values.values())
@@ -121,22 +144,64 @@ def layer_features(layer: Layer, madds: int, params: int, lanes: int,
     moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params) * spare
     if layer.kind in ("conv", "pw", "fc"):
         positions = layer.out_shape[1] * layer.out_shape[2]
-        compute = ("compute_unaligned_madds" if split_unaligned and layer.kind != "fc" and unaligned(layer, lanes)
-                   else "compute_madds")
-        values[compute] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
-                           * (round_up(positions, lanes) / positions if pad_positions else 1))
+        values["compute_madds"] = (madds * (round_up(c_in, 8) * round_up(c_out, 8)) / (c_in * c_out)
+                                   * (round_up(positions, lanes) / positions if pad_positions else 1))
         values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape)) * spare
         values["weight_bytes"] = 4.0 * params
     elif layer.kind == "dw":
         values["depthwise_bytes" if c_out % lanes == 0 else "depthwise_unaligned_bytes"] = moved
     else:  # avgpool, se
         values["other_bytes"] = moved
+    _elementwise(values, layer)
+    values["depthwise_calls" if layer.kind == "dw" else "calls"] = module_calls(layer)
+    return tuple(values.values())
+
+
+def _compiled_features(layer: Layer, madds: int, params: int, lanes: int) -> tuple[float, ...]:
+    values = dict.fromkeys(FEATURES, 0.0)
+    if layer.kind == "dropout":
+        return tuple(values.values())
+    c_in, c_out = layer.in_shape[0], layer.out_shape[0]
+    moved = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape) + params)
+    if layer.kind in ("conv", "pw"):
+        if blocked(layer, lanes):
+            padded_in = round_up(c_in, lanes) if c_in >= lanes else c_in
+            values["compute_madds"] = madds * padded_in * round_up(c_out, lanes) / (c_in * c_out)
+        else:
+            values["compute_unaligned_madds"] = float(madds)
+        values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape))
+        values["weight_bytes"] = 4.0 * params
+    elif layer.kind == "fc":
+        values["compute_bytes"] = 4.0 * (elements(layer.in_shape) + elements(layer.out_shape))
+        values["fc_weight_bytes"] = 4.0 * params
+    elif layer.kind == "dw":
+        if blocked(layer, lanes):
+            values["depthwise_bytes"] = moved * round_up(c_out, lanes) / c_out
+        else:
+            values["depthwise_unaligned_bytes"] = moved
+    else:  # avgpool, se
+        values["other_bytes"] = moved
+    _elementwise(values, layer)
+    values["operators"] = graph_operators(layer)
+    return tuple(values.values())
+
+
+def _elementwise(values: dict, layer: Layer) -> None:
     if layer.kind != "se" and layer.act in ELEMENTWISE_ACTS:
         values["elementwise"] += elements(layer.out_shape)
     if layer.residual:  # an add moves 3 tensors (2 read, 1 written), an in-place activation 2: 1.5 times as much
         values["elementwise"] += 1.5 * elements(layer.out_shape)
-    values["depthwise_calls" if layer.kind == "dw" else "calls"] = module_calls(layer)
-    return tuple(values.values())
+
+
+def graph_operators(layer: Layer) -> float:
+    """How many operators a compiled runtime runs for the layer, with
+    activations and residual adds fused into the convolution before them:
+    each costs a fixed dispatch, whatever it computes."""
+    if layer.kind == "se":
+        return float(SE_OPERATORS)
+    if layer.kind == "fc":
+        return 2.0 + (layer.act != "none")          # flatten, the product, an activation
+    return 1.0
 
 
 def module_calls(layer: Layer) -> float:
@@ -155,12 +220,11 @@ def module_calls(layer: Layer) -> float:
     return float(calls)
 
 
-def report_features(report, lanes: int, split_unaligned: bool = False) -> tuple[float, ...]:
+def report_features(report, lanes: int, compiled: bool = False) -> tuple[float, ...]:
     """Summed features of a network, plus the constant term."""
     totals = [0.0] * len(FEATURES)
     for row in report.rows:
-        for i, value in enumerate(layer_features(row.layer, row.madds, row.params, lanes,
-                                                 split_unaligned=split_unaligned)):
+        for i, value in enumerate(layer_features(row.layer, row.madds, row.params, lanes, compiled=compiled)):
             totals[i] += value
     return (*totals, 1.0)
 
@@ -201,13 +265,23 @@ class Profile:
                               f"network, under the {MIN_PREDICTION_MS * 1000:g} µs any real one takes")
         return math.ceil(predicted_ms * 1000)
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the model is a compiled runtime's (no per-call costs)."""
+        return not any(name in self.coefficients for name in CALL_FEATURES)
+
+    @property
+    def position_features(self) -> tuple[str, ...]:
+        """The features counted per output position padded to the lanes (none
+        in a compiled runtime's model)."""
+        return () if self.compiled else POSITION_FEATURES
+
     def layer_ms(self, layer: Layer, madds: int, params: int, pad_positions: bool = True,
                  only: tuple[str, ...] | None = None) -> float:
         """Predicted ms of one layer; ``only``: of these features alone."""
-        split = "compute_unaligned_madds" in self.coefficients
         return sum(self.coefficients[name] * value
                    for name, value in zip(FEATURES, layer_features(layer, madds, params, self.lanes, pad_positions,
-                                                                   split))
+                                                                   self.compiled))
                    if (only is None or name in only) and name in self.coefficients)
 
     def predict(self, report) -> tuple[float, list[tuple[str, float]]]:
@@ -263,7 +337,8 @@ def load_profile(path: str) -> Profile:
     coefficients = {}
     for name in features:
         if name in COMPILED_FEATURES and name not in model["ms_per"]:
-            continue  # written before the feature was: fitted, and predicting, without it
+            raise bad(f"model.ms_per has no {name}: a profile for {runtime} written by an older mnsize, whose "
+                      f"model counted {runtime}'s layouts otherwise; make it again with mnsize profile")
         value = model["ms_per"].get(name)
         if not number(value) or not 0 <= value < 1e3:
             raise bad(f"model.ms_per.{name} must be a number from 0 to 1000, got {show(value)}")

@@ -28,7 +28,6 @@ from typing import NamedTuple
 from .areas import Peak, Spatial, linear, spatial_columns
 from .costs import layer_cost
 from .expand import Layer, deployed, expand
-from .latency import POSITION_FEATURES
 from .spec import Spec
 from .units import DTYPE_BYTES
 
@@ -294,15 +293,15 @@ def _latency_terms(layers: tuple[Layer, ...], profile) -> tuple[float, list[floa
                                           only=only)
 
         def rest(key):
-            return ns(key) - ns(key, only=POSITION_FEATURES)
+            return ns(key) - ns(key, only=profile.position_features)
 
         unit = rest("11")
         per_in[i] = rest("in") - unit
         per_out[i] = rest("out") - unit
         constant += unit - per_in[i] - per_out[i]
-        position = ns("11", only=POSITION_FEATURES)
-        if math.isclose(ns("out", only=POSITION_FEATURES), 2 * position):
+        position = ns("11", only=profile.position_features)
+        if math.isclose(ns("out", only=profile.position_features), 2 * position):
             per_position[i] = position
         else:  # not per position (an fc's output is always 1 x 1): as it is at 1 x 1
-            constant += ns("11", only=POSITION_FEATURES, pad=True)
+            constant += ns("11", only=profile.position_features, pad=True)
     return constant, per_in, per_out, per_position

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from mnsize import count, expand, load_spec, parse_spec
 from mnsize.cli import cli
 from mnsize.expand import Layer, deployed, resolution_from_rho
-from mnsize.latency import FEATURES, POSITION_FEATURES, layer_features, module_calls
+from mnsize.latency import COMPILED_FEATURES, FEATURES, SE_OPERATORS, layer_features, module_calls
 
 from .conftest import spec_text
 
@@ -167,9 +167,11 @@ def test_held_out_error_comes_from_a_fit_without_the_held_out_networks(monkeypat
     rows = _synthetic_rows()
     times = [sum(c * x for c, x in zip(TRUE_MS_PER, row)) * float(1 + OFF.get(i, 0)) for i, row in enumerate(rows)]
     networks = [("synthetic", str(i), 64) for i in range(N_NETWORKS)]
-    # as calibrate's features_of gives them: every feature, torch's unaligned mult-adds column 0
-    gap = FEATURES.index("compute_unaligned_madds")
-    features = {n: row[:gap] + (0.0,) + row[gap:] for n, row in zip(networks, rows)}
+    # as calibrate's features_of gives them: every feature, the columns only a compiled runtime's model has 0
+    def full(row):
+        values = iter(row)
+        return tuple(0.0 if name in COMPILED_FEATURES else next(values) for name in FEATURES) + tuple(values)
+    features = {n: full(row) for n, row in zip(networks, rows)}
     spreads = [0.2] * N_NETWORKS  # (p90 - p10) / median
     spreads[9] = 0.5
 
@@ -255,24 +257,55 @@ def test_features_of_a_pointwise_on_a_ragged_map(lanes, positions):
         calls=4)                                             # ConvBNAct, conv, activation + the block's container
 
 
-@pytest.mark.parametrize("c_in,c_out,lanes,split", [
-    (32, 48, 16, False),   # both multiples of the lanes: the blocked layout
-    (32, 40, 16, True),    # output channels off it
-    (40, 32, 16, True),    # input channels off it
-    (40, 32, 8, False),    # the same layer on a CPU of 8 lanes
-    (3, 32, 16, False),    # an image's 3 channels are fewer than the lanes: a stem stays blocked
+def _compiled(layer, madds, params, lanes=16):
+    return dict(zip(FEATURES, layer_features(layer, madds, params, lanes, compiled=True)))
+
+
+@pytest.mark.parametrize("c_in,c_out,lanes,blocked,padded_in,padded_out", [
+    (32, 48, 16, True, 32, 48),    # both multiples of the lanes: the blocked layout, nothing padded
+    (32, 40, 16, True, 32, 48),    # output channels off the lanes: still blocked, padded to a whole block
+    (20, 36, 16, True, 32, 48),    # input channels a multiple of 4: blocked, both padded
+    (20, 36, 8, True, 24, 40),     # the same layer on a CPU of 8 lanes
+    (3, 32, 16, True, 3, 32),      # an image's 3 channels are fewer than a block: a stem stays blocked
+    (14, 28, 16, True, 14, 32),    # so are 14: read as they are, the output padded
+    (22, 32, 16, False, 22, 32),   # input channels not a multiple of 4, a block or more: plain layout
+    (9, 19, 8, False, 9, 19),
 ])
-def test_a_compiled_runtime_counts_unaligned_mult_adds_apart(c_in, c_out, lanes, split):
-    pw = _layer("b1.pw", "pw", (c_in, 8, 8), (c_out, 8, 8), 1, 1)
-    madds, params = c_in * c_out * 64, c_in * c_out + c_out
-    torch_like = _features(pw, madds, params, lanes)
-    compiled = dict(zip(FEATURES, layer_features(pw, madds, params, lanes, split_unaligned=True)))
-    assert torch_like["compute_unaligned_madds"] == 0 and torch_like["compute_madds"] > 0
-    moved = "compute_unaligned_madds" if split else "compute_madds"
-    assert compiled[moved] == torch_like["compute_madds"]
-    assert compiled["compute_madds" if split else "compute_unaligned_madds"] == 0
-    assert {k: v for k, v in compiled.items() if k not in POSITION_FEATURES} == \
-        {k: v for k, v in torch_like.items() if k not in POSITION_FEATURES}
+def test_a_compiled_runtime_counts_convolutions_by_layout(c_in, c_out, lanes, blocked, padded_in, padded_out):
+    # 7x7 = 49 output positions: a compiled runtime's model does not pad them
+    pw = _layer("b1.pw", "pw", (c_in, 7, 7), (c_out, 7, 7), 1, 1)
+    madds, params = c_in * c_out * 49, c_in * c_out + c_out
+    padded = madds * padded_in * padded_out / (c_in * c_out)
+    assert _compiled(pw, madds, params, lanes) == _expect(
+        **{"compute_madds" if blocked else "compute_unaligned_madds": padded if blocked else madds},
+        compute_bytes=4 * (c_in + c_out) * 49, weight_bytes=4 * params,
+        elementwise=c_out * 49,                              # its ReLU, fused or not, passes over the output
+        operators=1)                                         # the activation fused into the convolution
+
+
+@pytest.mark.parametrize("channels,lanes,blocked,padded", [(32, 16, True, 32), (24, 16, True, 32), (20, 8, True, 24),
+                                                           (18, 16, False, 18), (11, 8, False, 11)])
+def test_a_compiled_runtime_counts_depthwise_by_layout(channels, lanes, blocked, padded):
+    dw = _layer("b1.dw", "dw", (channels, 14, 14), (channels, 7, 7), 3, 2, groups=channels)
+    params = 9 * channels + channels
+    moved = 4 * (channels * 196 + channels * 49 + params) * padded / channels
+    assert _compiled(dw, 9 * channels * 49, params, lanes) == _expect(
+        **{"depthwise_bytes" if blocked else "depthwise_unaligned_bytes": moved}, elementwise=channels * 49,
+        operators=1)
+
+
+def test_a_compiled_runtime_counts_the_classifier_by_its_weights():
+    fc = _layer("fc1", "fc", (52, 1, 1), (10, 1, 1), act="hardswish")
+    assert _compiled(fc, 520, 530) == _expect(compute_bytes=4 * (52 + 10), fc_weight_bytes=4 * 530,
+                                              elementwise=10, operators=3)   # flatten, product, activation
+    se = _layer("b2.se", "se", (36, 7, 7), (36, 7, 7), squeeze=16)
+    params = 2 * 36 * 16 + 16 + 36
+    assert _compiled(se, 2 * 36 * 16, params) == _expect(other_bytes=4 * (36 * 49 + 36 * 49 + params),
+                                                         operators=SE_OPERATORS)
+    pool = _layer("avgpool1", "avgpool", (52, 7, 7), (52, 1, 1), act="none")
+    assert _compiled(pool, 0, 0) == _expect(other_bytes=4 * (52 * 49 + 52), operators=1)
+    dropout = _layer("dropout1", "dropout", (52, 1, 1), (52, 1, 1), act="none", p=0.2)
+    assert _compiled(dropout, 0, 0) == _expect()
 
 
 @pytest.mark.parametrize("channels,padded,lanes,aligned", [(32, 32, 16, True), (24, 24, 16, False),

@@ -18,8 +18,8 @@ from mnsize.cli import cli
 from mnsize.latency import CALL_FEATURES, COMPILED_FEATURES, FEATURES, load_profile, model_features
 
 TINY = (calibrate.grid_configs("mobilenet_v1", "0.25 0.5 0.75", (32, 48, 64))
-        + calibrate.grid_configs("mobilenet_v2", "0.35", (32, 64))
-        + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 64)))
+        + calibrate.grid_configs("mobilenet_v2", "0.35", (32, 48, 64))
+        + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 48, 64)))
 
 
 def run(*args):
@@ -83,7 +83,7 @@ def test_export_time_elsewhere_and_fit(exported, tmp_path):
     assert f"wrote {out}: onnxruntime, {len(TINY)} networks" in made.stderr
     data = yaml.safe_load(out.read_text())
     assert data["runtime"]["name"] == "onnxruntime" and data["quality"] in ("good", "poor")
-    # no per-call costs in a graph runtime, and a cost of its own for mult-adds off its blocked layout
+    # no per-call costs in a graph runtime, and the costs of its own plan
     assert set(data["model"]["ms_per"]) == set(FEATURES) - set(CALL_FEATURES)
     assert set(COMPILED_FEATURES) <= set(data["model"]["ms_per"])
     profile = load_profile(str(out))
@@ -118,7 +118,7 @@ def fitted_times(lanes: int = 8) -> list[float]:
     ([("FIRST", "nan")], "got 'nan'", 2),
     ([("FIRST", "inf")], "got 'inf'", 2),
     ([("FIRST", "")], "got ''", 2),
-    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 11 to fit", 2),
+    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 14 to fit", 2),
 ])
 def test_from_refuses_bad_timings(exported, tmp_path, rows, fragment, line):
     first = manifest_files(exported)[0]
@@ -214,3 +214,19 @@ def test_the_previous_format_reads_as_torch(tmp_path):
     assert (profile.runtime, profile.runtime_version, profile.quality) == ("torch", "2.0.0", "good")
     assert run("latency", "--profile", path, "--runtime", "torch").exit_code == 0
     assert "made for torch" in one_line(run("latency", "--profile", path, "--runtime", "onnxruntime"))
+
+
+def test_an_older_compiled_runtimes_profile_is_refused_by_name(good_and_poor, tmp_path):
+    """A compiled runtime's profile from before its model counted layouts,
+    fc weights and operators: its coefficients mean other things now, so it
+    is refused, naming the missing cost, rather than predicting off."""
+    path, _ = good_and_poor["good"]
+    data = yaml.safe_load(open(path, encoding="utf-8"))
+    for name in ("fc_weight_bytes", "operators"):
+        del data["model"]["ms_per"][name]
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(data))
+    line = one_line(run("latency", "--profile", old, "--runtime", "onnxruntime"))
+    assert line.endswith(f"{old}: not a usable latency profile: model.ms_per has no fc_weight_bytes: a profile for "
+                         "onnxruntime written by an older mnsize, whose model counted onnxruntime's layouts "
+                         "otherwise; make it again with mnsize profile")

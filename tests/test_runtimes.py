@@ -246,3 +246,33 @@ def test_the_docs_accuracy_summary_is_the_median_of_its_runs():
         median, verdict = summary[runtime]
         assert median == statistics.median(shares), runtime
         assert verdict == ("at least 90%: met" if median >= 90 else "at least 90%: not met"), runtime
+
+
+@pytest.mark.parametrize("model,alpha", [("mobilenet_v1", "0.3"), ("mobilenet_v1", "0.45"), ("mobilenet_v1", "0.85"),
+                                         ("mobilenet_v2", "0.35"), ("mobilenet_v3_small", "0.75")])
+def test_the_blocked_layout_rule_is_onnxruntimes(model, alpha, tmp_path):
+    """mnsize.latency.blocked against the graph onnxruntime actually runs:
+    its optimised graph, saved, has each convolution in the blocked layout's
+    operator domain or not."""
+    needs("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from mnsize.calibrate import vector_lanes
+    from mnsize.expand import deployed
+    from mnsize.latency import blocked
+    from mnsize.onnxexport import export_onnx
+
+    layers = deployed(expand(load_spec(model), alpha, 64))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    options.log_severity_level = 3  # not its warning that the saved graph suits this CPU only
+    ort.InferenceSession(export_onnx(layers, "layout"), options, providers=["CPUExecutionProvider"])
+    domains = {node.name.split("/")[0]: node.domain for node in onnx.load(options.optimized_model_filepath).graph.node
+               if node.op_type in ("Conv", "FusedConv")}
+    if "com.microsoft.nchwc" not in domains.values():
+        pytest.skip("onnxruntime has no blocked layout on this CPU")
+    convolutions = [lay for lay in layers if lay.kind in ("conv", "dw", "pw")]
+    assert {lay.name: domains[lay.name] == "com.microsoft.nchwc" for lay in convolutions} == \
+        {lay.name: blocked(lay, vector_lanes()) for lay in convolutions}
