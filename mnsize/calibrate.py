@@ -26,7 +26,8 @@ from .bench import time_networks
 from .costs import count
 from .errors import MnsizeError
 from .expand import deployed, expand
-from .latency import CALIBRATION_SECONDS, FEATURES, PROFILE_FORMAT, model_features, quality_of, report_features
+from .latency import (CACHE_CHOICES_MIB, CALIBRATION_SECONDS, FEATURES, PROFILE_FORMAT, SPILL_FEATURE, model_features,
+                      quality_of, report_features, spilled, weight_bytes)
 from .models import load_spec
 from .runtimes import has_call_overhead, keep_freed_memory, runtime_version
 
@@ -66,27 +67,46 @@ def features_of(config: tuple[str, str, int], lanes: int, runtime: str = "torch"
                            compiled=not has_call_overhead(runtime))
 
 
+def weights_of(config: tuple[str, str, int]) -> float:
+    """Bytes of the network's weights as deployed (mnsize.latency.weight_bytes)."""
+    name, alpha, res = config
+    return weight_bytes(count(deployed(expand(load_spec(name), alpha, res))))
+
+
 def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
-    """Non-negative least squares on relative error, for a handful of features:
-    the normal equations solved on every subset of them, the best
-    non-negative solution kept (a negative cost per byte means nothing)."""
+    """Non-negative least squares on relative error (a negative cost per byte
+    means nothing): Lawson and Hanson's active-set method (Solving Least
+    Squares Problems, 1974, ch. 23) on the normal equations, each column
+    scaled to unit length first. Columns that are all zero cost 0."""
     scaled = [tuple(x / t for x in r) for r, t in zip(rows, targets)]
     n = len(rows[0])
-    best, best_err = [0.0] * n, float("inf")
-    for mask in range(1, 2 ** n):
-        cols = [j for j in range(n) if mask >> j & 1]
-        a = [[sum(r[i] * r[j] for r in scaled) for j in cols] for i in cols]
-        b = [sum(r[i] for r in scaled) for i in cols]
-        solution = _solve(a, b)
-        if solution is None or any(v < 0 for v in solution):
-            continue
-        coef = [0.0] * n
-        for j, v in zip(cols, solution):
-            coef[j] = v
-        err = sum((sum(c * x for c, x in zip(coef, r)) - 1.0) ** 2 for r in scaled)
-        if err < best_err:
-            best, best_err = coef, err
-    return best
+    norms = [math.sqrt(sum(r[j] ** 2 for r in scaled)) for j in range(n)]
+    unit = [tuple(x / norm if norm else 0.0 for x, norm in zip(r, norms)) for r in scaled]
+    gram = [[sum(r[i] * r[j] for r in unit) for j in range(n)] for i in range(n)]
+    moment = [sum(r[i] for r in unit) for i in range(n)]
+    x, active, barred = [0.0] * n, [], {j for j in range(n) if not norms[j]}
+    for _ in range(3 * n):
+        gradient = [moment[j] - sum(gram[j][k] * x[k] for k in range(n)) for j in range(n)]
+        free = [j for j in range(n) if j not in active and j not in barred and gradient[j] > 1e-12]
+        if not free:
+            break
+        active.append(max(free, key=gradient.__getitem__))
+        while active:
+            z = _solve([[gram[i][j] for j in active] for i in active], [moment[i] for i in active])
+            if z is None:  # the column just added depends on the others: it costs nothing more
+                barred.add(active.pop())
+                continue
+            if all(v > 0 for v in z):
+                x = [0.0] * n
+                for j, v in zip(active, z):
+                    x[j] = v
+                break
+            step = min(x[j] / (x[j] - v) for j, v in zip(active, z) if v <= 0)
+            for j, v in zip(active, z):
+                x[j] += step * (v - x[j])
+            active = [j for j in active if x[j] > 1e-15]
+            x = [v if j in active else 0.0 for j, v in enumerate(x)]
+    return [v / norm if norm else 0.0 for v, norm in zip(x, norms)]
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
@@ -116,32 +136,63 @@ def held_out(n: int) -> list[int]:
 def networks_needed(runtime: str) -> int:
     """The fewest networks a profile can be fitted to: enough that the held-out
     fit still has a network for every cost it fits (and the offset)."""
-    costs = len(model_features(has_call_overhead(runtime))) + 1
+    costs = len(model_features(has_call_overhead(runtime))) + 1 + (not has_call_overhead(runtime))  # offset, spill
     n = costs
     while n - len(held_out(n)) < costs:
         n += 1
     return n
 
 
-def fit_profile(rows: list[tuple[float, ...]], targets: list[float], runtime: str) -> tuple[dict, dict, str]:
+def fit_profile(rows: list[tuple[float, ...]], targets: list[float], runtime: str,
+                weights: list[float] | None = None) -> tuple[dict, dict, str]:
     """(model, error, quality) of a profile for ``runtime`` fitted to networks
     with these features (report_features) and latencies: the costs of
     the runtime's features (model_features) and the offset, fitted to all of
-    them; the error of a fit without every fifth network, on those."""
+    them; the error of a fit without every fifth network, on those. A
+    compiled runtime's fit also takes the networks' ``weights`` (weight_bytes)
+    and chooses the cache size its spilled weights are counted from."""
     features = model_features(has_call_overhead(runtime))
     keep = [FEATURES.index(name) for name in features] + [len(FEATURES)]
     rows = [tuple(row[j] for j in keep) for row in rows]
-    coef = fit_costs(rows, targets)
+    weights = None if has_call_overhead(runtime) else weights
+    coef, cache = _fit(rows, targets, weights)
     test = held_out(len(rows))
     train = [i for i in range(len(rows)) if i not in test]
-    held = fit_costs([rows[i] for i in train], [targets[i] for i in train])
-    errors = relative_errors(held, [rows[i] for i in test], [targets[i] for i in test])
+    held, held_cache = _fit([rows[i] for i in train], [targets[i] for i in train],
+                            None if weights is None else [weights[i] for i in train])
+    check = _with_spill([rows[i] for i in test], None if weights is None else [weights[i] for i in test], held_cache)
+    errors = relative_errors(held, check, [targets[i] for i in test])
     within = round(sum(e <= 0.10 for e in errors) / len(errors), 3)
-    model = {"ms_per": dict(zip(features, coef[:-1])), "offset_ms": coef[-1]}
+    names = features + (() if weights is None else (SPILL_FEATURE,))
+    model = {"ms_per": dict(zip(names, coef[:-1])), "offset_ms": coef[-1]}
+    if weights is not None:
+        model["cached_weights_mib"] = cache
     error = {"networks": len(rows), "held_out": len(test),
              "held_out_median_error_pct": round(100 * statistics.median(errors), 2),
              "held_out_within_10pct": within}
     return model, error, quality_of(within)
+
+
+def _with_spill(rows, weights, cache_mib):
+    """Rows (ending with the constant term) with the spilled weights put before it; without ``weights``, as they are."""
+    if weights is None:
+        return rows
+    return [row[:-1] + (spilled(w, cache_mib), row[-1]) for row, w in zip(rows, weights)]
+
+
+def _fit(rows, targets, weights) -> tuple[list[float], int | None]:
+    """(coefficients, cache MiB): fit_costs; with ``weights``, the fit with
+    the spilled weights counted from each of CACHE_CHOICES_MIB that misses the
+    networks least."""
+    if weights is None:
+        return fit_costs(rows, targets), None
+    fits = []
+    for cache in CACHE_CHOICES_MIB:
+        spilled_rows = _with_spill(rows, weights, cache)
+        coef = fit_costs(spilled_rows, targets)
+        fits.append((sum(e * e for e in relative_errors(coef, spilled_rows, targets)), cache, coef))
+    _, cache, coef = min(fits)
+    return coef, cache
 
 
 def profile_data(runtime: str, version: str, device: dict, model: dict, error: dict, quality: str) -> dict:
@@ -159,10 +210,11 @@ def calibrate(threads: int = 1, seconds: float = CALIBRATION_SECONDS, networks=C
     version = runtime_version(runtime)  # refuses a runtime that is not installed before any work
     lanes = vector_lanes()
     rows = [features_of(config, lanes, runtime) for config in networks]
+    weights = None if has_call_overhead(runtime) else [weights_of(config) for config in networks]
     left = seconds - (time.perf_counter() - start)
     timings = time_networks(list(networks), threads, max(1.0, TIMING_SHARE * left), ROUNDS, tick=tick,
                             runtime=runtime)
-    model, error, quality = fit_profile(rows, [t.latency_ms for t in timings], runtime)
+    model, error, quality = fit_profile(rows, [t.latency_ms for t in timings], runtime, weights)
     error["largest_spread_pct"] = round(100 * max(t.spread for t in timings), 1)
     device = {"cpu": _cpu_name(), "machine": platform.machine(), "cores": os.cpu_count() or 1,
               "threads": threads, "python": platform.python_version(), "date": date.today().isoformat(),
@@ -296,6 +348,7 @@ def read_timings(path: str, manifest: dict[str, tuple], manifest_path: str, runt
 def profile_from_timings(timed: list[tuple[tuple, float]], runtime: str, lanes: int, source: str) -> dict:
     """A profile fitted to timings measured elsewhere, on a CPU with ``lanes`` fp32 vector lanes."""
     rows = [features_of(config, lanes, runtime) for config, _ in timed]
-    model, error, quality = fit_profile(rows, [ms for _, ms in timed], runtime)
+    weights = [weights_of(config) for config, _ in timed]
+    model, error, quality = fit_profile(rows, [ms for _, ms in timed], runtime, weights)
     device = {"timings": os.path.basename(source), "date": date.today().isoformat()}
     return profile_data(runtime, "unknown (timed elsewhere)", device, {**model, "lanes": lanes}, error, quality)

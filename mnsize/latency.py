@@ -47,6 +47,11 @@ runtime's own plan costs (COMPILED_FEATURES):
             + c2 * bytes moved by the depthwise convolutions left in plain
                    layout
             + o  * operators the runtime runs (a fixed cost per operator)
+    t_network = sum of t_layer + g
+              + s * bytes of the network's weights beyond what the caches
+                    hold between inferences (the first cached_weights_mib
+                    MiB: a choice the fit makes, CACHE_CHOICES_MIB), shared
+                    out among the layers by their weights
 
 A compiled CPU runtime moves a convolution into its blocked layout (channels
 in blocks of the lanes, zero-padded) when its input channels are a multiple
@@ -89,6 +94,10 @@ BLOCK_ALIGNMENT = 4
 #: operators a compiled runtime runs for a squeeze-and-excite block: the pool, two 1x1 convolutions and the
 #: multiply, and three layout changes around the multiply, which the blocked layout does not take
 SE_OPERATORS = 7
+#: a compiled runtime's network-wide cost: bytes of weights beyond those its caches hold between inferences
+SPILL_FEATURE = "spilled_weight_bytes"
+#: the cache sizes (MiB of weights held between inferences) a compiled runtime's fit chooses from
+CACHE_CHOICES_MIB = (4, 6, 8, 12, 16, 24, 32, 48)
 #: the features eager PyTorch's model counts per output position, which mnsize.sweep pads to the lanes itself
 POSITION_FEATURES = ("compute_madds", "compute_unaligned_madds")
 #: a profile is good when at least this share of its held-out networks is predicted within ±10%
@@ -220,6 +229,16 @@ def module_calls(layer: Layer) -> float:
     return float(calls)
 
 
+def weight_bytes(report) -> float:
+    """Bytes of a network's weights, fp32 (a Report of it, as deployed)."""
+    return 4.0 * sum(row.params for row in report.rows)
+
+
+def spilled(weights: float, cache_mib: float) -> float:
+    """Bytes of ``weights`` beyond caches that hold ``cache_mib`` MiB of them."""
+    return max(0.0, weights - cache_mib * 2**20)
+
+
 def report_features(report, lanes: int, compiled: bool = False) -> tuple[float, ...]:
     """Summed features of a network, plus the constant term."""
     totals = [0.0] * len(FEATURES)
@@ -242,6 +261,8 @@ class Profile:
     runtime: str = "torch"
     runtime_version: str = ""
     quality: str | None = None       # good or poor; None where the profile does not say (format 2 without figures)
+    spill_ms_per_byte: float = 0.0   # a compiled runtime's ms per byte of weights beyond cached_weights_mib
+    cached_weights_mib: float = 0.0
 
     def quality_warning(self) -> str | None:
         """One line for a poor profile, None for any other."""
@@ -284,10 +305,18 @@ class Profile:
                                                                    self.compiled))
                    if (only is None or name in only) and name in self.coefficients)
 
+    def spill_ms(self, weights: float) -> float:
+        """Predicted ms of a network's weights beyond the caches (0 in a model without the cost)."""
+        return self.spill_ms_per_byte * spilled(weights, self.cached_weights_mib)
+
     def predict(self, report) -> tuple[float, list[tuple[str, float]]]:
         """(network ms, [(layer name, ms)]) for a Report (mnsize.costs) of the
-        network as deployed (BatchNorm folded: mnsize.expand.deployed)."""
-        per_layer = [(row.layer.name, self.layer_ms(row.layer, row.madds, row.params)) for row in report.rows]
+        network as deployed (BatchNorm folded: mnsize.expand.deployed); the
+        cost of weights beyond the caches is shared out by the layers' weights."""
+        weights = weight_bytes(report)
+        spill = self.spill_ms(weights) / weights if weights else 0.0
+        per_layer = [(row.layer.name, self.layer_ms(row.layer, row.madds, row.params) + spill * 4.0 * row.params)
+                     for row in report.rows]
         return self.offset_ms + sum(ms for _, ms in per_layer), per_layer
 
 
@@ -326,13 +355,15 @@ def load_profile(path: str) -> Profile:
     model = data.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("ms_per"), dict):
         raise bad("missing model.ms_per")
-    for key in model:
-        if key not in ("ms_per", "offset_ms", "lanes"):
-            raise bad(f"model: unknown key {show(key)} (expected ms_per, offset_ms, lanes)")
     # the runtime's model: with the per-call costs, or (a runtime without them) none of them
-    features = model_features(any(name in model["ms_per"] for name in CALL_FEATURES))
+    call_overhead = any(name in model["ms_per"] for name in CALL_FEATURES)
+    features = model_features(call_overhead)
+    keys = ("ms_per", "offset_ms", "lanes") + (() if call_overhead else ("cached_weights_mib",))
+    for key in model:
+        if key not in keys:
+            raise bad(f"model: unknown key {show(key)} (expected {', '.join(keys)})")
     for key in model["ms_per"]:
-        if key not in features:
+        if key not in features + (() if call_overhead else (SPILL_FEATURE,)):
             raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(features)})")
     coefficients = {}
     for name in features:
@@ -343,6 +374,17 @@ def load_profile(path: str) -> Profile:
         if not number(value) or not 0 <= value < 1e3:
             raise bad(f"model.ms_per.{name} must be a number from 0 to 1000, got {show(value)}")
         coefficients[name] = float(value)
+    spill, cache = 0.0, 0.0
+    if not call_overhead:
+        for name in (SPILL_FEATURE, "cached_weights_mib"):
+            if name not in model["ms_per"] and name not in model:
+                raise bad(f"model has no {name}: a profile for {runtime} written by an older mnsize; make it "
+                          f"again with mnsize profile")
+        spill, cache = model["ms_per"][SPILL_FEATURE], model["cached_weights_mib"]
+        if not number(spill) or not 0 <= spill < 1e3:
+            raise bad(f"model.ms_per.{SPILL_FEATURE} must be a number from 0 to 1000, got {show(spill)}")
+        if not number(cache) or not 0 <= cache <= 2**20:
+            raise bad(f"model.cached_weights_mib must be a number of MiB from 0 to {2**20:,}, got {show(cache)}")
     offset = model.get("offset_ms")
     if not number(offset) or not 0 <= offset < 1e3:
         raise bad(f"model.offset_ms must be a number from 0 to 1000, got {show(offset)}")
@@ -379,7 +421,8 @@ def load_profile(path: str) -> Profile:
         raise bad(f"quality must be good or poor, got {show(quality)}")
     if "held_out_within_10pct" in error:  # the figures decide, whatever the marking says
         quality = quality_of(error["held_out_within_10pct"])
-    return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error, runtime, version, quality)
+    return Profile(os.fspath(path), device, coefficients, float(offset), lanes, error, runtime, version, quality,
+                   float(spill), float(cache))
 
 
 def _runtime(data: dict, bad) -> tuple[str, str]:

@@ -284,9 +284,11 @@ def _latency_terms(layers: tuple[Layer, ...], profile) -> tuple[float, list[floa
     positions padded to the profile's lanes (the only part that is not affine
     in area)."""
     per_in, per_out, per_position, constant = [0.0] * len(layers), [0.0] * len(layers), [0.0] * len(layers), 0.0
+    weights = 0.0  # a network's weights do not change with its resolution: neither does their spill
     for i, unit_layer in enumerate(deployed(layers)):  # every side 1 x 1
         probes = {"11": unit_layer, "in": _at(unit_layer, (1, 2), (1, 1)), "out": _at(unit_layer, (1, 1), (1, 2))}
         costs = {key: layer_cost(probe) for key, probe in probes.items()}
+        weights += 4.0 * costs["11"].params
 
         def ns(key, only=None, pad=False):
             return 1e6 * profile.layer_ms(probes[key], costs[key].madds, costs[key].params, pad_positions=pad,
@@ -304,4 +306,4 @@ def _latency_terms(layers: tuple[Layer, ...], profile) -> tuple[float, list[floa
             per_position[i] = position
         else:  # not per position (an fc's output is always 1 x 1): as it is at 1 x 1
             constant += ns("11", only=profile.position_features, pad=True)
-    return constant, per_in, per_out, per_position
+    return constant + 1e6 * profile.spill_ms(weights), per_in, per_out, per_position

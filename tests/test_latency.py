@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from mnsize import count, expand, load_spec
 from mnsize.cli import cli
 from mnsize.expand import deployed
-from mnsize.latency import FEATURES, PROFILE_FORMAT, layer_features, load_profile, model_features
+from mnsize.latency import (CALL_FEATURES, FEATURES, PROFILE_FORMAT, SPILL_FEATURE, layer_features, load_profile,
+                            model_features)
 from mnsize.metrics import Limits
 from mnsize.search import fit
 from mnsize.sweep import evaluate
@@ -24,6 +25,13 @@ MS_PER = {"compute_madds": 2e-8, "compute_bytes": 1e-7, "weight_bytes": 2e-7, "d
 SYNTHETIC = {"format": PROFILE_FORMAT, "written_by": "mnsize profile",
              "device": {"cpu": "test", "threads": 1, "torch": "none", "date": "2026-11-21"},
              "model": {"ms_per": MS_PER, "offset_ms": 0.5, "lanes": 16}}
+
+
+#: a compiled runtime's profile: no per-call costs, its own, and weights past 6 MiB spilling
+COMPILED_MS_PER = {**{k: v for k, v in MS_PER.items() if k not in CALL_FEATURES}, "compute_unaligned_madds": 3e-8,
+                   "fc_weight_bytes": 1e-8, "operators": 0.002, SPILL_FEATURE: 4e-8}
+COMPILED = {**SYNTHETIC, "runtime": {"name": "onnxruntime", "version": "onnxruntime test"},
+            "model": {"ms_per": COMPILED_MS_PER, "offset_ms": 0.5, "lanes": 16, "cached_weights_mib": 6}}
 
 
 @pytest.fixture
@@ -103,9 +111,13 @@ def test_prediction_by_hand(tmp_path, ms_per, expected_ms):
             pytest.approx((3 * 0.004, 3 * 0.012, 4 * 0.004, 0.004, 3 * 0.004))
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"])
-def test_grid_latency_equals_direct_prediction(profile_path, name):
-    profile = load_profile(profile_path)
+def test_grid_latency_equals_direct_prediction(profile_path, name, compiled, tmp_path):
+    if compiled:  # its positions unpadded, and weights spilling past 6 MiB at α 1 but not at α 0.25
+        profile_path = tmp_path / "compiled.yaml"
+        profile_path.write_text(yaml.safe_dump(COMPILED))
+    profile = load_profile(str(profile_path))
     spec = load_spec(name)
     for c in evaluate(spec, [Fraction(1, 4), Fraction(7, 10), Fraction(1)], [(96, 96), (161, 97)], profile=profile):
         direct, _ = profile.predict(count(deployed(expand(spec, c.alpha, c.resolution))))
@@ -145,8 +157,37 @@ def test_check_latency_budget(profile_path, tmp_path):
     assert adhoc.exit_code == 0
 
 
+def test_spilled_weights_by_hand(tmp_path):
+    """Weights past the cached MiB cost per byte, once per network, shared out
+    among the layers by their weights; a network whose weights fit pays none."""
+    only_spill = {**dict.fromkeys(COMPILED_MS_PER, 0.0), SPILL_FEATURE: 1e-6}
+    path = tmp_path / "spill.yaml"
+    path.write_text(yaml.safe_dump({**COMPILED, "model": {**COMPILED["model"], "ms_per": only_spill}}))
+    profile = load_profile(str(path))
+    assert profile.compiled and profile.position_features == ()
+    big = count(deployed(expand(load_spec("mobilenet_v1"), "1.0", 224)))
+    params = sum(row.params for row in big.rows)
+    assert params == 4_221_032  # as deployed, BatchNorm folded into the convolutions' biases
+    total, per_layer = profile.predict(big)
+    assert total == pytest.approx(0.5 + 1e-6 * (4 * params - 6 * 2**20), rel=1e-12)
+    fc = next(row for row in big.rows if row.layer.name == "fc1")
+    assert dict(per_layer)["fc1"] == pytest.approx((total - 0.5) * fc.params / params, rel=1e-12)
+    small, _ = profile.predict(count(deployed(expand(load_spec("mobilenet_v1"), "0.25", 224))))
+    assert small == 0.5  # 470,000 parameters: 1.8 MB, within the 6 MiB
+
+
 @pytest.mark.parametrize("content,fragment", [
     (None, "no such file"),
+    (yaml.safe_dump({**COMPILED, "model": {**COMPILED["model"], "cached_weights_mib": -1}}),
+     "model.cached_weights_mib must be a number of MiB from 0 to 1,048,576, got -1"),
+    (yaml.safe_dump({**COMPILED, "model": {**COMPILED["model"], "cached_weights_mib": "big"}}),
+     "model.cached_weights_mib must be a number of MiB"),
+    (yaml.safe_dump({**COMPILED, "model": {**COMPILED["model"], "ms_per": {**COMPILED_MS_PER, SPILL_FEATURE: -1}}}),
+     f"model.ms_per.{SPILL_FEATURE} must be a number from 0 to 1000, got -1"),
+    (yaml.safe_dump({**COMPILED, "model": {k: v for k, v in COMPILED["model"].items() if k != "cached_weights_mib"}}),
+     "model has no cached_weights_mib: a profile for onnxruntime written by an older mnsize"),
+    (yaml.safe_dump({**SYNTHETIC, "model": {**SYNTHETIC["model"], "cached_weights_mib": 6}}),
+     "model: unknown key 'cached_weights_mib' (expected ms_per, offset_ms, lanes)"),
     ("format: [\n", "invalid YAML"),
     ("- 1\n", "expected a mapping"),
     ("format: mnsize-profile/1\n", "expected format mnsize-profile/3"),

@@ -6,12 +6,14 @@ No expected value here is computed through the code path under test."""
 from __future__ import annotations
 
 import json
+import math
+import random
 from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
 
-from mnsize import count, expand, load_spec, parse_spec
+from mnsize import calibrate, count, expand, load_spec, parse_spec
 from mnsize.cli import cli
 from mnsize.expand import Layer, deployed, resolution_from_rho
 from mnsize.latency import COMPILED_FEATURES, FEATURES, SE_OPERATORS, layer_features, module_calls
@@ -387,3 +389,64 @@ def test_module_calls_match_the_built_model():
         predicted = sum(f[FEATURES.index("calls")] + f[FEATURES.index("depthwise_calls")]
                         for f in (layer_features(lay, 0, 0, 16) for lay in layers))
         assert predicted == len(calls) - 1 - dropouts, name
+
+
+# --------------------------------------------------------------------------- the fit
+
+
+def _by_enumeration(rows, targets):
+    """Non-negative least squares the slow way: the least-squares solution on
+    every subset of the columns, the best of those that are non-negative."""
+    scaled = [[x / t for x in row] for row, t in zip(rows, targets)]
+    n, best, best_error = len(rows[0]), None, math.inf
+    for mask in range(1, 2 ** n):
+        cols = [j for j in range(n) if mask >> j & 1]
+        solution = calibrate._solve([[sum(r[i] * r[j] for r in scaled) for j in cols] for i in cols],
+                                    [sum(r[i] for r in scaled) for i in cols])
+        if solution is None or min(solution) < 0:
+            continue
+        coef = [0.0] * n
+        for j, v in zip(cols, solution):
+            coef[j] = v
+        error = sum(e * e for e in calibrate.relative_errors(coef, rows, targets))
+        if error < best_error:
+            best, best_error = coef, error
+    return best_error
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_fit_is_the_best_non_negative_one(seed):
+    rng = random.Random(seed)
+    n = rng.randint(2, 8)
+    rows = [[rng.random() * 10 ** rng.randint(-3, 6) for _ in range(n - 1)] + [1.0] for _ in range(rng.randint(n, 24))]
+    if seed % 4 == 1:   # a column of zeros: costs nothing
+        for row in rows:
+            row[0] = 0.0
+    if seed % 4 == 2:   # a column that is another's double: the two cannot be told apart
+        for row in rows:
+            row[1] = 2 * row[0]
+    targets = [rng.uniform(0.1, 50) for _ in rows]
+    coef = calibrate.fit_costs(rows, targets)
+    assert min(coef) >= 0 and len(coef) == n
+    if seed % 4 == 1:
+        assert coef[0] == 0
+    error = sum(e * e for e in calibrate.relative_errors(coef, rows, targets))
+    assert error <= _by_enumeration(rows, targets) * (1 + 1e-9) + 1e-12
+
+
+def test_a_compiled_fit_finds_the_cache_its_weights_spill_from():
+    """Times made by a compiled runtime's model with weights spilling past 12
+    MiB: the fit chooses 12 of CACHE_CHOICES_MIB and recovers every cost."""
+    networks = calibrate.CALIBRATION_NETWORKS[::3]
+    runtime, lanes = "onnxruntime", 16
+    names = [name for name in FEATURES if name not in ("calls", "depthwise_calls")]
+    truth = dict(zip(names, (2e-8, 3e-8, 1e-7, 2e-7, 1e-8, 3e-7, 6e-7, 5e-8, 4e-7, 0.002)))
+    rows = [calibrate.features_of(c, lanes, runtime) for c in networks]
+    weights = [calibrate.weights_of(c) for c in networks]
+    times = [0.3 + sum(truth.get(name, 0.0) * x for name, x in zip(FEATURES, row)) + 5e-8 * max(0.0, w - 12 * 2**20)
+             for row, w in zip(rows, weights)]
+    assert sum(w > 12 * 2**20 for w in weights) >= 5   # enough networks past it to tell
+    model, error, quality = calibrate.fit_profile(rows, times, runtime, weights)
+    assert model["cached_weights_mib"] == 12 and quality == "good"
+    assert model["ms_per"] == pytest.approx({**truth, "spilled_weight_bytes": 5e-8}, rel=1e-6)
+    assert model["offset_ms"] == pytest.approx(0.3, rel=1e-6)

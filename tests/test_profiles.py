@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from mnsize import calibrate
 from mnsize.cli import cli
-from mnsize.latency import CALL_FEATURES, COMPILED_FEATURES, FEATURES, load_profile, model_features
+from mnsize.latency import (CACHE_CHOICES_MIB, CALL_FEATURES, COMPILED_FEATURES, FEATURES, SPILL_FEATURE, load_profile,
+                            model_features)
 
 TINY = (calibrate.grid_configs("mobilenet_v1", "0.25 0.5 0.75", (32, 48, 64))
         + calibrate.grid_configs("mobilenet_v2", "0.35", (32, 48, 64))
@@ -84,8 +85,9 @@ def test_export_time_elsewhere_and_fit(exported, tmp_path):
     data = yaml.safe_load(out.read_text())
     assert data["runtime"]["name"] == "onnxruntime" and data["quality"] in ("good", "poor")
     # no per-call costs in a graph runtime, and the costs of its own plan
-    assert set(data["model"]["ms_per"]) == set(FEATURES) - set(CALL_FEATURES)
+    assert set(data["model"]["ms_per"]) == set(FEATURES) - set(CALL_FEATURES) | {SPILL_FEATURE}
     assert set(COMPILED_FEATURES) <= set(data["model"]["ms_per"])
+    assert data["model"]["cached_weights_mib"] in CACHE_CHOICES_MIB
     profile = load_profile(str(out))
     assert profile.runtime == "onnxruntime" and profile.error["networks"] == len(TINY)
     predicted = run("latency", "--profile", out, "--runtime", "onnxruntime", "--alpha", "0.5", "--res", "64")
@@ -118,7 +120,7 @@ def fitted_times(lanes: int = 8) -> list[float]:
     ([("FIRST", "nan")], "got 'nan'", 2),
     ([("FIRST", "inf")], "got 'inf'", 2),
     ([("FIRST", "")], "got ''", 2),
-    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 14 to fit", 2),
+    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 15 to fit", 2),
 ])
 def test_from_refuses_bad_timings(exported, tmp_path, rows, fragment, line):
     first = manifest_files(exported)[0]
