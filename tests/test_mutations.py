@@ -398,7 +398,7 @@ def _by_enumeration(rows, targets):
     """Non-negative least squares the slow way: the least-squares solution on
     every subset of the columns, the best of those that are non-negative."""
     scaled = [[x / t for x in row] for row, t in zip(rows, targets)]
-    n, best, best_error = len(rows[0]), None, math.inf
+    n, best_error = len(rows[0]), math.inf
     for mask in range(1, 2 ** n):
         cols = [j for j in range(n) if mask >> j & 1]
         solution = calibrate._solve([[sum(r[i] * r[j] for r in scaled) for j in cols] for i in cols],
@@ -409,8 +409,7 @@ def _by_enumeration(rows, targets):
         for j, v in zip(cols, solution):
             coef[j] = v
         error = sum(e * e for e in calibrate.relative_errors(coef, rows, targets))
-        if error < best_error:
-            best, best_error = coef, error
+        best_error = min(best_error, error)
     return best_error
 
 
