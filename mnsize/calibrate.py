@@ -73,17 +73,25 @@ def weights_of(config: tuple[str, str, int]) -> float:
     return weight_bytes(count(deployed(expand(load_spec(name), alpha, res))))
 
 
-def fit_costs(rows: list[tuple[float, ...]], targets: list[float]) -> list[float]:
+#: Huber's loss: relative errors up to this count squared, larger ones in proportion (fit_robust)
+HUBER_ERROR = 0.05
+HUBER_ROUNDS = 10
+
+
+def fit_costs(rows: list[tuple[float, ...]], targets: list[float],
+              weights: list[float] | None = None) -> list[float]:
     """Non-negative least squares on relative error (a negative cost per byte
-    means nothing): Lawson and Hanson's active-set method (Solving Least
-    Squares Problems, 1974, ch. 23) on the normal equations, each column
-    scaled to unit length first. Columns that are all zero cost 0."""
+    means nothing), each network's squared error times its weight (default
+    1): Lawson and Hanson's active-set method (Solving Least Squares
+    Problems, 1974, ch. 23) on the normal equations, each column scaled to
+    unit length first. Columns that are all zero cost 0."""
     scaled = [tuple(x / t for x in r) for r, t in zip(rows, targets)]
+    weights = [1.0] * len(rows) if weights is None else weights
     n = len(rows[0])
-    norms = [math.sqrt(sum(r[j] ** 2 for r in scaled)) for j in range(n)]
+    norms = [math.sqrt(sum(w * r[j] ** 2 for r, w in zip(scaled, weights))) for j in range(n)]
     unit = [tuple(x / norm if norm else 0.0 for x, norm in zip(r, norms)) for r in scaled]
-    gram = [[sum(r[i] * r[j] for r in unit) for j in range(n)] for i in range(n)]
-    moment = [sum(r[i] for r in unit) for i in range(n)]
+    gram = [[sum(w * r[i] * r[j] for r, w in zip(unit, weights)) for j in range(n)] for i in range(n)]
+    moment = [sum(w * r[i] for r, w in zip(unit, weights)) for i in range(n)]
     x, active, barred = [0.0] * n, [], {j for j in range(n) if not norms[j]}
     for _ in range(3 * n):
         gradient = [moment[j] - sum(gram[j][k] * x[k] for k in range(n)) for j in range(n)]
@@ -180,17 +188,31 @@ def _with_spill(rows, weights, cache_mib):
     return [row[:-1] + (spilled(w, cache_mib), row[-1]) for row, w in zip(rows, weights)]
 
 
+def fit_robust(rows: list[tuple[float, ...]], targets: list[float]) -> tuple[list[float], float]:
+    """(coefficients, loss): fit_costs with Huber's loss on relative error
+    (Huber, Robust Statistics, 1981) by iteratively reweighted least squares:
+    a network missed by more than HUBER_ERROR weighs less the more it is
+    missed, so that a few networks timed in a burst of other work on the
+    machine do not pull the costs of all the others."""
+    coef = fit_costs(rows, targets)
+    for _ in range(HUBER_ROUNDS):
+        errors = relative_errors(coef, rows, targets)
+        coef = fit_costs(rows, targets, [min(1.0, HUBER_ERROR / e) if e else 1.0 for e in errors])
+    loss = sum(e * e if e <= HUBER_ERROR else HUBER_ERROR * (2 * e - HUBER_ERROR)
+               for e in relative_errors(coef, rows, targets))
+    return coef, loss
+
+
 def _fit(rows, targets, weights) -> tuple[list[float], int | None]:
-    """(coefficients, cache MiB): fit_costs; with ``weights``, the fit with
-    the spilled weights counted from each of CACHE_CHOICES_MIB that misses the
-    networks least."""
+    """(coefficients, cache MiB): fit_robust; with ``weights``, the fit with
+    the spilled weights counted from each of CACHE_CHOICES_MIB whose loss is
+    least."""
     if weights is None:
-        return fit_costs(rows, targets), None
+        return fit_robust(rows, targets)[0], None
     fits = []
     for cache in CACHE_CHOICES_MIB:
-        spilled_rows = _with_spill(rows, weights, cache)
-        coef = fit_costs(spilled_rows, targets)
-        fits.append((sum(e * e for e in relative_errors(coef, spilled_rows, targets)), cache, coef))
+        coef, loss = fit_robust(_with_spill(rows, weights, cache), targets)
+        fits.append((loss, cache, coef))
     _, cache, coef = min(fits)
     return coef, cache
 
