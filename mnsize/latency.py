@@ -56,10 +56,10 @@ runtime's own plan costs (COMPILED_FEATURES):
 A compiled CPU runtime moves a convolution into its blocked layout (channels
 in blocks of the lanes, zero-padded) when its input channels are a multiple
 of BLOCK_ALIGNMENT or fewer than a block (an image's 3), a depthwise one when
-its channels are a multiple; the others run in plain layout at a different rate, much lower
-for depthwise ones. Output positions are not padded: the blocked kernels run
-along a row of positions. A profile of format mnsize-profile/2 predates
-runtimes and is read as one made for torch.
+its channels are a multiple; the others run in plain layout at a rate of
+their own, much lower for depthwise ones. Output positions are not padded:
+the blocked kernels run along a row of positions. A profile of format
+mnsize-profile/2 predates runtimes and is read as one made for torch.
 
 A profile's quality is its error on calibration networks held out of the fit:
 `poor` when fewer than QUALITY_WITHIN_10PCT of them are predicted within
@@ -99,7 +99,7 @@ SPILL_FEATURE = "spilled_weight_bytes"
 #: the cache sizes (MiB of weights held between inferences) a compiled runtime's fit chooses from
 CACHE_CHOICES_MIB = (4, 6, 8, 12, 16, 24, 32, 48)
 #: the features eager PyTorch's model counts per output position, which mnsize.sweep pads to the lanes itself
-POSITION_FEATURES = ("compute_madds", "compute_unaligned_madds")
+POSITION_FEATURES = ("compute_madds",)
 #: a profile is good when at least this share of its held-out networks is predicted within ±10%
 QUALITY_WITHIN_10PCT = 0.8
 #: seconds a calibration takes by default, the whole run (mnsize.calibrate)
@@ -362,9 +362,10 @@ def load_profile(path: str) -> Profile:
     for key in model:
         if key not in keys:
             raise bad(f"model: unknown key {show(key)} (expected {', '.join(keys)})")
+    known = features + (() if call_overhead else (SPILL_FEATURE,))
     for key in model["ms_per"]:
-        if key not in features + (() if call_overhead else (SPILL_FEATURE,)):
-            raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(features)})")
+        if key not in known:
+            raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(known)})")
     coefficients = {}
     for name in features:
         if name in COMPILED_FEATURES and name not in model["ms_per"]:
@@ -376,10 +377,10 @@ def load_profile(path: str) -> Profile:
         coefficients[name] = float(value)
     spill, cache = 0.0, 0.0
     if not call_overhead:
-        for name in (SPILL_FEATURE, "cached_weights_mib"):
-            if name not in model["ms_per"] and name not in model:
-                raise bad(f"model has no {name}: a profile for {runtime} written by an older mnsize; make it "
-                          f"again with mnsize profile")
+        for where, name in ((model["ms_per"], SPILL_FEATURE), (model, "cached_weights_mib")):
+            if name not in where:
+                raise bad(f"{'model.ms_per' if where is not model else 'model'} has no {name}: a profile for "
+                          f"{runtime} written by an older mnsize; make it again with mnsize profile")
         spill, cache = model["ms_per"][SPILL_FEATURE], model["cached_weights_mib"]
         if not number(spill) or not 0 <= spill < 1e3:
             raise bad(f"model.ms_per.{SPILL_FEATURE} must be a number from 0 to 1000, got {show(spill)}")
