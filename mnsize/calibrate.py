@@ -60,17 +60,20 @@ def vector_lanes() -> int:
     return 16 if "avx512f" in (_cpuinfo("flags") or "").split() else 8
 
 
+def _deployed_report(config: tuple[str, str, int]):
+    """The counts (mnsize.costs.Report) of a (model, alpha, resolution) as deployed, BatchNorm folded."""
+    name, alpha, res = config
+    return count(deployed(expand(load_spec(name), alpha, res)))
+
+
 def features_of(config: tuple[str, str, int], lanes: int, runtime: str = "torch") -> tuple[float, ...]:
     """The network's summed features (report_features) as ``runtime``'s model counts them."""
-    name, alpha, res = config
-    return report_features(count(deployed(expand(load_spec(name), alpha, res))), lanes,
-                           compiled=not has_call_overhead(runtime))
+    return report_features(_deployed_report(config), lanes, compiled=not has_call_overhead(runtime))
 
 
 def weights_of(config: tuple[str, str, int]) -> float:
     """Bytes of the network's weights as deployed (mnsize.latency.weight_bytes)."""
-    name, alpha, res = config
-    return weight_bytes(count(deployed(expand(load_spec(name), alpha, res))))
+    return weight_bytes(_deployed_report(config))
 
 
 #: Huber's loss: relative errors up to this count squared, larger ones in proportion (fit_robust)
