@@ -13,11 +13,17 @@ _SHORT.maxlevel = 2
 _SHORT.maxlong = 40
 
 
+#: the most characters show() gives: reprlib bounds each part of a value, not the whole (four mappings of four
+#: 60-character strings would be a thousand)
+MAX_SHOWN = 200
+
+
 def show(value: object) -> str:
     """A short repr of a user's value for an error message: bounded in length
     and depth, so that a huge or self-similar value (a YAML alias bomb) costs
     nothing to describe."""
-    return _SHORT.repr(value)
+    text = _SHORT.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
 
 
 class MnsizeError(Exception):

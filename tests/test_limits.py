@@ -368,3 +368,14 @@ def test_time_networks_builds_the_height_and_width_asked_for(monkeypatch):
     monkeypatch.setattr(bench, "_samples", lambda *args, **kwargs: [1.0])
     bench.time_networks([("mobilenet_v1", "0.25", (448, 32)), ("mobilenet_v1", "0.25", 96)], 1, seconds=0.01)
     assert shapes[0][:2] == ((3, 448, 32), (3, 448, 32)) and shapes[1][:2] == ((3, 96, 96), (3, 96, 96))
+
+
+def test_a_value_shown_in_an_error_is_bounded_as_a_whole():
+    """reprlib bounds each part of a value; a list of mappings of long strings
+    (a mutated spec's key) would still make an error line of a thousand
+    characters, so show() bounds the whole."""
+    from mnsize.errors import MAX_SHOWN, show
+
+    value = [{f"{k}" * 80: "v" * 80 for k in "abcd"} for _ in range(4)]
+    assert len(show(value)) == MAX_SHOWN and show(value).endswith("...")
+    assert show("short") == "'short'"
