@@ -365,7 +365,7 @@ def read_timings(path: str, manifest: dict[str, tuple], manifest_path: str, runt
         timed.append((manifest[file], ms))
     needed = networks_needed(runtime)
     if len(timed) < needed:
-        raise MnsizeError(f"{path}:{last}: {len(timed)} networks timed; a {runtime} profile needs at least "
+        raise MnsizeError(f"{path}:{last}: {len(timed)} networks timed; a profile for {runtime} needs at least "
                           f"{needed} to fit")
     return timed
 

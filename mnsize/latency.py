@@ -46,6 +46,8 @@ runtime's own plan costs (COMPILED_FEATURES):
                    layout, padded to whole blocks
             + c2 * bytes moved by the depthwise convolutions left in plain
                    layout
+            + c3 * channels of those plain-layout depthwise convolutions
+                   (a fixed cost per channel: run channel by channel)
             + o  * operators the runtime runs (a fixed cost per operator)
     t_network = sum of t_layer + g
               + s * bytes of the network's weights beyond what the caches
@@ -57,8 +59,12 @@ A compiled CPU runtime moves a convolution into its blocked layout (channels
 in blocks of the lanes, zero-padded) when its input channels are a multiple
 of BLOCK_ALIGNMENT or fewer than a block (an image's 3), a depthwise one when
 its channels are a multiple; the others run in plain layout at a rate of
-their own, much lower for depthwise ones. Output positions are not padded:
-the blocked kernels run along a row of positions. A profile of format
+their own, much lower for depthwise ones, which run channel by channel and
+so pay a fixed cost per channel beside the bytes they move. Output positions
+are not padded: the blocked kernels run along a row of positions. A compiled
+runtime's profile made before the cost per channel was fitted is read with it
+at 0 (LATER_COMPILED_FEATURES): its other costs took that cost in when they
+were fitted, and it predicts as it did. A profile of format
 mnsize-profile/2 predates runtimes and is read as one made for torch.
 
 A profile's quality is its error on calibration networks held out of the fit:
@@ -82,11 +88,13 @@ PROFILE_FORMAT = "mnsize-profile/3"
 #: the format before runtimes were recorded: read as a profile made for torch
 TORCH_ONLY_FORMAT = "mnsize-profile/2"
 FEATURES = ("compute_madds", "compute_unaligned_madds", "compute_bytes", "weight_bytes", "fc_weight_bytes",
-            "depthwise_bytes", "depthwise_unaligned_bytes", "other_bytes", "elementwise", "operators", "calls",
-            "depthwise_calls")
+            "depthwise_bytes", "depthwise_unaligned_bytes", "depthwise_unaligned_channels", "other_bytes",
+            "elementwise", "operators", "calls", "depthwise_calls")
 CALL_FEATURES = ("calls", "depthwise_calls")
 #: the features only a compiled-graph runtime's model has
-COMPILED_FEATURES = ("compute_unaligned_madds", "fc_weight_bytes", "operators")
+COMPILED_FEATURES = ("compute_unaligned_madds", "fc_weight_bytes", "depthwise_unaligned_channels", "operators")
+#: compiled-runtime costs a profile may lack, read as 0: profiles made before they were fitted predict as they did
+LATER_COMPILED_FEATURES = ("depthwise_unaligned_channels",)
 #: a compiled runtime runs a convolution in its blocked layout when its input channels (a depthwise one's
 #: channels) are a multiple of this: measured with onnxruntime's CPU provider, whose blocked convolutions take
 #: channels in multiples of 4 and pad them to the block (docs/latency.md)
@@ -188,6 +196,7 @@ def _compiled_features(layer: Layer, madds: int, params: int, lanes: int) -> tup
             values["depthwise_bytes"] = moved * round_up(c_out, lanes) / c_out
         else:
             values["depthwise_unaligned_bytes"] = moved
+            values["depthwise_unaligned_channels"] = float(c_out)
     else:  # avgpool, se
         values["other_bytes"] = moved
     _elementwise(values, layer)
@@ -368,6 +377,9 @@ def load_profile(path: str) -> Profile:
             raise bad(f"model.ms_per: unknown feature {show(key)} for {runtime} (expected {', '.join(known)})")
     coefficients = {}
     for name in features:
+        if name in LATER_COMPILED_FEATURES and name not in model["ms_per"]:
+            coefficients[name] = 0.0
+            continue
         if name in COMPILED_FEATURES and name not in model["ms_per"]:
             raise bad(f"model.ms_per has no {name}: a profile for {runtime} written by an older mnsize, whose "
                       f"model counted {runtime}'s layouts otherwise; make it again with mnsize profile")

@@ -6,6 +6,7 @@ that use a poor profile; the previous format read as torch's."""
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 import time
 
@@ -20,7 +21,8 @@ from mnsize.latency import (CACHE_CHOICES_MIB, CALL_FEATURES, COMPILED_FEATURES,
 
 TINY = (calibrate.grid_configs("mobilenet_v1", "0.25 0.5 0.75", (32, 48, 64))
         + calibrate.grid_configs("mobilenet_v2", "0.35", (32, 48, 64))
-        + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 48, 64)))
+        + calibrate.grid_configs("mobilenet_v3_small", "0.5", (32, 48, 64))
+        + calibrate.grid_configs("mobilenet_v3_large", "0.5", (32,)))
 
 
 def run(*args):
@@ -120,7 +122,7 @@ def fitted_times(lanes: int = 8) -> list[float]:
     ([("FIRST", "nan")], "got 'nan'", 2),
     ([("FIRST", "inf")], "got 'inf'", 2),
     ([("FIRST", "")], "got ''", 2),
-    ([("FIRST", 1.0)], "1 networks timed; a onnxruntime profile needs at least 15 to fit", 2),
+    ([("FIRST", 1.0)], "1 networks timed; a profile for onnxruntime needs at least 16 to fit", 2),
 ])
 def test_from_refuses_bad_timings(exported, tmp_path, rows, fragment, line):
     first = manifest_files(exported)[0]
@@ -138,7 +140,7 @@ def test_from_refuses_missing_columns_and_too_few_for_torch(exported, tmp_path):
     files = manifest_files(exported)
     timings = write_timings(exported, list(zip(files[:11], fitted_times()[:11])))
     text = one_line(run("profile", "--from", timings, "--out", tmp_path / "p.yaml", "--runtime", "torch"))
-    assert f"{timings}:12: 11 networks timed; a torch profile needs at least 12 to fit" in text
+    assert f"{timings}:12: 11 networks timed; a profile for torch needs at least 12 to fit" in text
 
 
 def test_from_takes_another_manifest(exported, tmp_path):
@@ -157,7 +159,7 @@ def test_from_takes_another_manifest(exported, tmp_path):
 def good_and_poor(exported, tmp_path):
     files, times = manifest_files(exported), fitted_times()
     made = {}
-    for quality, scale in (("good", [1] * len(times)), ("poor", [1, 3, 1, 2.5, 1] * 3)):
+    for quality, scale in (("good", [1] * len(times)), ("poor", ([1, 3, 1, 2.5, 1] * 4)[:len(times)])):
         timings = write_timings(exported, [(f, t * s) for f, t, s in zip(files, times, scale)])
         out = tmp_path / f"{quality}.yaml"
         result = run("profile", "--from", timings, "--out", out, "--runtime", "onnxruntime")
@@ -232,3 +234,26 @@ def test_an_older_compiled_runtimes_profile_is_refused_by_name(good_and_poor, tm
     assert line.endswith(f"{old}: not a usable latency profile: model.ms_per has no fc_weight_bytes: a profile for "
                          "onnxruntime written by an older mnsize, whose model counted onnxruntime's layouts "
                          "otherwise; make it again with mnsize profile")
+
+
+def test_a_compiled_profile_without_the_cost_per_channel_predicts_as_it_did(good_and_poor, tmp_path):
+    """The cost per channel of plain-layout depthwise convolutions came after
+    the other compiled costs: a profile without it reads it as 0, so it
+    predicts exactly what it did, and a profile with it charges V1 α 0.55,
+    whose 17-channel depthwise layers run in plain layout, for it."""
+    path, _ = good_and_poor["good"]
+    data = yaml.safe_load(open(path, encoding="utf-8"))
+    versions = {}
+    for name, cost in (("zero", 0.0), ("without", None), ("charged", 1e-3)):
+        ms_per = {**data["model"]["ms_per"], "depthwise_unaligned_channels": cost}
+        if cost is None:
+            del ms_per["depthwise_unaligned_channels"]
+        versions[name] = tmp_path / f"{name}.yaml"
+        versions[name].write_text(yaml.safe_dump({**data, "model": {**data["model"], "ms_per": ms_per}}))
+    predicted = {}
+    for name, file in versions.items():
+        result = run("latency", "--profile", file, "--alpha", "0.55", "--res", "128", "-f", "json")
+        assert result.exit_code == 0, result.output
+        predicted[name] = json.loads(result.stdout)["predicted_ms"]
+    assert predicted["without"] == predicted["zero"]
+    assert predicted["charged"] > predicted["zero"]
