@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
+import os
+import signal
 import statistics
+import sys
 import time
 
 from .bounds import MAX_BENCH_BYTES
@@ -188,7 +192,8 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     rounds within about ``seconds``; each network's runs pooled over the rounds.
     A resolution is a side (square) or (H, W). Networks are built and timed
     GROUP at a time (COMPILED_GROUP in onnxruntime and OpenVINO): the rounds
-    interleave the networks of a group."""
+    interleave the networks of a group. Where the system has fork (FORK), each
+    group is timed in a child process forked from this one (_forked says why)."""
     check_runtime(runtime)
     networks = []
     for name, alpha, res in configs:  # every one checked before any is built or timed
@@ -201,22 +206,100 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
             raise MnsizeError(f"{spec.name} α {float(alpha):g} {hw[0]}×{hw[1]}: {exc}") from None
         networks.append((spec, hw, layers))
     runtime_version(runtime)  # a missing runtime refuses before anything is built
-    timed: list[list[list[float]]] = [[] for _ in configs]
+    timed: list[list[list[float]]] = []
     group = GROUP if runtime == "torch" else COMPILED_GROUP
     # GROUP networks at a time are built, timed in interleaved rounds and let go, so
     # that a calibration's memory is a group's, not the sum of its 112 networks'
     for start in range(0, len(networks), group):
-        built = []
-        for spec, hw, layers in networks[start:start + group]:
-            run = _build(runtime, layers, (spec.in_channels, *hw), 1, threads)
-            first = statistics.median(_samples(run, runs=2, warmup=1))
-            runs = max(3, int(seconds * 1000 / (rounds * len(configs)) / max(first, 1e-3)))
-            built.append((run, runs))
-        for _ in range(rounds):
-            for network_rounds, (run, runs) in zip(timed[start:start + group], built):
-                network_rounds.append(_samples(run, runs, warmup=1))
-                if tick is not None:
-                    tick(1 / (rounds * len(configs)))
-        del built, run
-        gc.collect()
+        def work(step, chosen=networks[start:start + group]):
+            return _time_group(chosen, runtime, threads, seconds, rounds, len(configs), step)
+        timed += _forked(work, tick) if FORK else work(tick)
     return [summarise_rounds(network_rounds) for network_rounds in timed]
+
+
+def _time_group(networks, runtime: str, threads: int, seconds: float, rounds: int, total: int, tick):
+    """Each network's rounds of runs, in ms: the networks built, then timed in interleaved rounds."""
+    built = []
+    for spec, hw, layers in networks:
+        run = _build(runtime, layers, (spec.in_channels, *hw), 1, threads)
+        first = statistics.median(_samples(run, runs=2, warmup=1))
+        runs = max(3, int(seconds * 1000 / (rounds * total) / max(first, 1e-3)))
+        built.append((run, runs))
+    timed: list[list[list[float]]] = [[] for _ in built]
+    for _ in range(rounds):
+        for network_rounds, (run, runs) in zip(timed, built):
+            network_rounds.append(_samples(run, runs, warmup=1))
+            if tick is not None:
+                tick(1 / (rounds * total))
+    del built
+    gc.collect()
+    return timed
+
+
+#: whether time_networks times each group in a child process forked from this one (where the system has fork)
+FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+def _forked(work, tick):
+    """``work(tick)`` run in a child process forked from this one, its result
+    (plain lists and numbers) sent back through a pipe, and its ticks too.
+
+    Why: eager PyTorch runs slower and slower in a process that has built
+    and let go of network after network with freed memory kept (on the
+    machine of docs/latency.md, MobileNetV3-Small 10-37% slower after the 112
+    calibration networks than in a fresh process, MobileNetV1 0-14%), while
+    `bench` times a network in a process of its own. A child forked before
+    any network is built starts from this process's young memory, as `bench`
+    does, whatever groups came before it. An error in the child is raised
+    here: MnsizeError, MemoryError and KeyboardInterrupt as they were,
+    anything else as a RuntimeError naming it."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        try:
+            with os.fdopen(write_end, "w") as out:
+                def step(share):
+                    out.write(f"tick {share!r}\n")
+                    out.flush()
+                try:
+                    out.write(f"done {json.dumps(work(step if tick is not None else None))}\n")
+                except BaseException as exc:  # sent to the parent, which raises it
+                    out.write(f"error {json.dumps([type(exc).__name__, str(exc)])}\n")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    result = failure = None
+    try:
+        with os.fdopen(read_end) as lines:
+            for line in lines:
+                kind, _, rest = line.partition(" ")
+                if kind == "tick" and tick is not None:
+                    tick(float(rest))
+                elif kind == "done":
+                    result = json.loads(rest)
+                elif kind == "error":
+                    failure = json.loads(rest)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if failure is not None:
+        name, message = failure
+        if name == "KeyboardInterrupt":  # ^C reaches the child too
+            raise KeyboardInterrupt
+        raise (MnsizeError(message) if name == "MnsizeError" else MemoryError(message) if name == "MemoryError"
+               else RuntimeError(f"{name}: {message} (in the process that timed the networks)"))
+    if result is None:
+        raise MnsizeError(f"the process that timed the networks ended without a result ({_ended(status)}); "
+                          "the system may have stopped it for want of memory")
+    return result
+
+
+def _ended(status: int) -> str:
+    """How a child process ended, from its wait status."""
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+

@@ -366,6 +366,7 @@ def test_time_networks_builds_the_height_and_width_asked_for(monkeypatch):
 
     monkeypatch.setattr(bench, "_build", fake_build)
     monkeypatch.setattr(bench, "_samples", lambda *args, **kwargs: [1.0])
+    monkeypatch.setattr(bench, "FORK", False)  # in this process, so that `shapes` sees the builds
     bench.time_networks([("mobilenet_v1", "0.25", (448, 32)), ("mobilenet_v1", "0.25", 96)], 1, seconds=0.01)
     assert shapes[0][:2] == ((3, 448, 32), (3, 448, 32)) and shapes[1][:2] == ((3, 96, 96), (3, 96, 96))
 

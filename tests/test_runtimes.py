@@ -174,10 +174,54 @@ def test_time_networks_times_in_the_runtime_asked_for(monkeypatch):
 
     monkeypatch.setattr(bench, "session", fake_session)
     monkeypatch.setattr(bench, "runtime_version", lambda name: name)
+    monkeypatch.setattr(bench, "FORK", False)  # in this process, so that `built` sees the builds
     timings = bench.time_networks([("mobilenet_v1", "0.25", 32), ("mobilenet_v1", "0.5", (48, 32))], 2,
                                   seconds=0.01, rounds=3, runtime="onnxruntime")
     assert built == [("onnxruntime", (3, 32, 32), 2, 1), ("onnxruntime", (3, 48, 32), 2, 1)]
     assert len(timings) == 2 and all(t.runs >= 3 * 3 for t in timings)
+
+
+@pytest.mark.skipif(not bench.FORK, reason="times in this process where the system has no fork")
+def test_each_group_is_timed_in_a_fresh_child_process(monkeypatch):
+    """A calibration's groups are each timed in a child forked from this
+    process, never in this one, and a new child for each group: a fake timing
+    that reports the timing process's id shows where each network was timed."""
+    import os
+
+    monkeypatch.setattr(bench, "session", lambda *args, **kwargs: (lambda: None))
+    monkeypatch.setattr(bench, "runtime_version", lambda name: name)
+    monkeypatch.setattr(bench, "_samples", lambda *args, **kwargs: [float(os.getpid())] * 3)
+    monkeypatch.setattr(bench, "GROUP", 2)
+    ticks = []
+    timings = bench.time_networks([("mobilenet_v1", "0.25", 32)] * 3, 1, seconds=0.01, rounds=2, tick=ticks.append)
+    where = [t.median_ms for t in timings]
+    assert os.getpid() not in where and where[0] == where[1] != where[2]
+    assert sum(ticks) == pytest.approx(1.0) and len(ticks) == 3 * 2  # every network's every round, relayed
+
+
+@pytest.mark.skipif(not bench.FORK, reason="times in this process where the system has no fork")
+@pytest.mark.parametrize("error,raised,fragment", [
+    (MnsizeError("bad network"), MnsizeError, "bad network"),
+    (MemoryError("no room"), MemoryError, "no room"),
+    (ValueError("a bug"), RuntimeError, "ValueError: a bug (in the process that timed the networks)"),
+])
+def test_an_error_in_the_timing_child_is_raised_here(error, raised, fragment):
+    def work(step):
+        raise error
+    with pytest.raises(raised) as caught:
+        bench._forked(work, None)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.skipif(not bench.FORK, reason="times in this process where the system has no fork")
+def test_a_timing_child_killed_is_one_clear_error():
+    import os
+    import signal
+
+    def work(step):
+        os.kill(os.getpid(), signal.SIGKILL)
+    with pytest.raises(MnsizeError, match=r"ended without a result \(killed by signal 9\); the system may have"):
+        bench._forked(work, None)
 
 
 def test_the_counting_and_predicting_commands_import_no_onnx_runtime(tmp_path):
