@@ -38,7 +38,7 @@ from .crosscheck import forward_bytes
 from .errors import MnsizeError
 from .expand import Layer, deployed, expand
 from .models import load_spec
-from .runtimes import check_runtime, keep_freed_memory, runtime_version, session
+from .runtimes import check_runtime, keep_freed_memory, prepare, session
 
 __all__ = ["Timing", "keep_freed_memory", "memory_bytes", "summarise", "time_layers", "time_networks"]
 
@@ -205,7 +205,7 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
         except MnsizeError as exc:
             raise MnsizeError(f"{spec.name} α {float(alpha):g} {hw[0]}×{hw[1]}: {exc}") from None
         networks.append((spec, hw, layers))
-    runtime_version(runtime)  # a missing runtime refuses before anything is built
+    prepare(runtime)  # a missing runtime refuses before anything is built; the children inherit its imports
     timed: list[list[list[float]]] = []
     group = GROUP if runtime == "torch" else COMPILED_GROUP
     # GROUP networks at a time are built, timed in interleaved rounds and let go, so

@@ -82,6 +82,23 @@ def _import(name: str):
     return module
 
 
+def prepare(name: str) -> None:
+    """Import everything ``session`` needs for runtime ``name`` without building
+    anything: a child process forked afterwards (mnsize.bench) inherits the
+    imports instead of paying for them again (importing onnx takes 0.65 s on
+    the machine of docs/latency.md, once per child)."""
+    import importlib
+
+    _import(name)
+    if name == "torch":
+        importlib.import_module(".nn", __package__)
+        return
+    from .onnxexport import import_onnx
+
+    import_onnx()  # an MnsizeError naming the extra where onnx is missing
+    importlib.import_module("numpy.random")  # the input
+
+
 def runtime_version(name: str) -> str:
     """The runtime and its version, e.g. ``onnxruntime 1.32.0`` (torch keeps its
     build suffix, ``torch 2.13.0+cpu``; OpenVINO's build number is dropped)."""

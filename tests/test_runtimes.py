@@ -173,7 +173,7 @@ def test_time_networks_times_in_the_runtime_asked_for(monkeypatch):
         return lambda: None
 
     monkeypatch.setattr(bench, "session", fake_session)
-    monkeypatch.setattr(bench, "runtime_version", lambda name: name)
+    monkeypatch.setattr(bench, "prepare", lambda name: None)
     monkeypatch.setattr(bench, "FORK", False)  # in this process, so that `built` sees the builds
     timings = bench.time_networks([("mobilenet_v1", "0.25", 32), ("mobilenet_v1", "0.5", (48, 32))], 2,
                                   seconds=0.01, rounds=3, runtime="onnxruntime")
@@ -189,7 +189,7 @@ def test_each_group_is_timed_in_a_fresh_child_process(monkeypatch):
     import os
 
     monkeypatch.setattr(bench, "session", lambda *args, **kwargs: (lambda: None))
-    monkeypatch.setattr(bench, "runtime_version", lambda name: name)
+    monkeypatch.setattr(bench, "prepare", lambda name: None)
     monkeypatch.setattr(bench, "_samples", lambda *args, **kwargs: [float(os.getpid())] * 3)
     monkeypatch.setattr(bench, "GROUP", 2)
     ticks = []
@@ -320,3 +320,17 @@ def test_the_blocked_layout_rule_is_onnxruntimes(model, alpha, tmp_path):
     convolutions = [lay for lay in layers if lay.kind in ("conv", "dw", "pw")]
     assert {lay.name: domains[lay.name] == "com.microsoft.nchwc" for lay in convolutions} == \
         {lay.name: blocked(lay, vector_lanes()) for lay in convolutions}
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "torch"])
+def test_prepare_imports_what_a_session_needs_in_a_child(runtime):
+    """After prepare, building a session imports no package afresh: a child forked
+    afterwards (bench._forked) inherits the imports instead of paying again."""
+    code = ("import sys; from mnsize import runtimes; from mnsize.models import load_spec; "
+            "from mnsize.expand import expand; "
+            f"runtimes.prepare({runtime!r}); before = set(sys.modules); "
+            f"runtimes.session({runtime!r}, expand(load_spec('mobilenet_v1'), '0.25', (32, 32)), (3, 32, 32), 1)(); "
+            "print(sorted(set(sys.modules) - before))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    new = eval(done.stdout)
+    assert not [m for m in new if "." not in m or m.split(".")[0] in ("onnx", "numpy")], new  # no package afresh
