@@ -261,18 +261,19 @@ def test_stochastic_depth_in_the_model():
     assert (model.get_submodule("ir1").drop_path, model.get_submodule("ir4").drop_path) == (0.1, 0.0)
     # it holds no module and no parameter: the same children and counts as without it
     assert [name for name, _ in model.get_submodule("ir1").named_children()] == ["expand", "dw", "se", "project"]
+    torch.manual_seed(0)
     block = Residual(0.5)
     block.add_module("branch", torch.nn.Conv2d(4, 4, 1))
     x = torch.randn(256, 4, 3, 3)
     block.eval()
     assert torch.equal(block(x), x + block.branch(x))
-    torch.manual_seed(0)
     block.train()
     out = block(x)
     dropped = [torch.equal(out[i], x[i]) for i in range(256)]
     assert 64 < sum(dropped) < 192  # about half the images skip the branch
     kept = dropped.index(False)
-    assert torch.allclose(out[kept], x[kept] + 2 * block.branch(x[kept:kept + 1])[0])
+    # the branch over the same batch: one image alone may take another kernel, off in the last bits
+    assert torch.allclose(out[kept], x[kept] + 2 * block.branch(x)[kept], rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- refusals
