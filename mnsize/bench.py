@@ -246,8 +246,9 @@ def _forked(work, tick):
 
     Why: eager PyTorch runs slower and slower in a process that has built
     and let go of network after network with freed memory kept (on the
-    machine of docs/latency.md, MobileNetV3-Small 10-37% slower after the 112
-    calibration networks than in a fresh process, MobileNetV1 0-14%), while
+    machine of docs/latency.md, the validation networks ran a median 17%
+    slower after the 112 calibration networks than before them, up to 37%:
+    benchmarks/process_age.py), while
     `bench` times a network in a process of its own. A child forked before
     any network is built starts from this process's young memory, as `bench`
     does, whatever groups came before it. An error in the child is raised
