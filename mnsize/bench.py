@@ -213,7 +213,11 @@ def time_networks(configs: list[tuple], threads: int, seconds: float, rounds: in
     for start in range(0, len(networks), group):
         def work(step, chosen=networks[start:start + group]):
             return _time_group(chosen, runtime, threads, seconds, rounds, len(configs), step)
-        timed += _forked(work, tick) if FORK else work(tick)
+        if FORK:
+            timed += _forked(work, tick)
+        else:
+            timed += work(tick)
+            gc.collect()  # the group let go here; a forked child's memory goes with it
     return [summarise_rounds(network_rounds) for network_rounds in timed]
 
 
@@ -231,8 +235,6 @@ def _time_group(networks, runtime: str, threads: int, seconds: float, rounds: in
             network_rounds.append(_samples(run, runs, warmup=1))
             if tick is not None:
                 tick(1 / (rounds * total))
-    del built
-    gc.collect()
     return timed
 
 
@@ -248,8 +250,8 @@ def _forked(work, tick):
     and let go of network after network with freed memory kept (on the
     machine of docs/latency.md, the validation networks ran a median 17%
     slower after the 112 calibration networks than before them, up to 37%:
-    benchmarks/process_age.py), while
-    `bench` times a network in a process of its own. A child forked before
+    benchmarks/process_age.py), while `bench` times a network in a process
+    of its own. A child forked before
     any network is built starts from this process's young memory, as `bench`
     does, whatever groups came before it. An error in the child is raised
     here: MnsizeError, MemoryError and KeyboardInterrupt as they were,

@@ -5,6 +5,7 @@ fractions of a second; no test asserts a wall-clock figure."""
 from __future__ import annotations
 
 import builtins
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -330,7 +331,7 @@ def test_prepare_imports_what_a_session_needs_in_a_child(runtime):
             "from mnsize.expand import expand; "
             f"runtimes.prepare({runtime!r}); before = set(sys.modules); "
             f"runtimes.session({runtime!r}, expand(load_spec('mobilenet_v1'), '0.25', (32, 32)), (3, 32, 32), 1)(); "
-            "print(sorted(set(sys.modules) - before))")
+            "import json; print(json.dumps(sorted(set(sys.modules) - before)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    new = eval(done.stdout)
+    new = json.loads(done.stdout)
     assert not [m for m in new if "." not in m or m.split(".")[0] in ("onnx", "numpy")], new  # no package afresh
